@@ -1,0 +1,37 @@
+"""Session fixtures: one default bake and one project venv shared by all tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers import bake, create_venv, run
+
+
+@pytest.fixture(scope="session")
+def baked_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project baked with the default answers."""
+    return bake(tmp_path_factory.mktemp("default"))
+
+
+@pytest.fixture(scope="session")
+def project_venv(baked_default: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bin directory of a venv holding the default project with its dev and docs extras.
+
+    Built once per test session. Set ``PROJECT_VENV`` to an existing venv to
+    reuse its installed dependencies between sessions (the project itself is
+    always re-installed from this bake).
+    """
+    reuse = os.environ.get("PROJECT_VENV")
+    if reuse and (Path(reuse) / "bin" / "python").exists():
+        bin_dir = Path(reuse) / "bin"
+        run([bin_dir / "python", "-m", "pip", "install", "--quiet", "--no-deps", "-e", baked_default])
+        return bin_dir
+    bin_dir = create_venv(tmp_path_factory.mktemp("project-venv") / "venv")
+    run(
+        [bin_dir / "python", "-m", "pip", "install", "--quiet", "-e", f"{baked_default}[dev,docs]"],
+        timeout=1800,
+    )
+    return bin_dir

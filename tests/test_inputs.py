@@ -1,0 +1,85 @@
+"""Bad answers stop generation with one clear line per problem and leave nothing behind."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import TEMPLATE_DIR, TOOLS_BIN, run
+
+BAD_INPUTS = [
+    ("project_name", "   "),
+    ("project_name", 'Quote " in name'),
+    ("project_name", "x" * 81),
+    ("description", "two\nlines"),
+    ("description", "curly {{ braces }}"),
+    ("repo_name", "Upper-Case"),
+    ("repo_name", "trailing-hyphen-"),
+    ("repo_name", "double--hyphen"),
+    ("repo_name", "1starts-with-digit"),
+    ("repo_name", "a" * 41),
+    ("src_package_name", "my-package"),
+    ("src_package_name", "class"),
+    ("src_package_name", "json"),
+    ("src_package_name", "mlflow"),
+    ("src_package_name", "Caps"),
+    ("src_package_name_short", "9x"),
+    ("src_package_name_short", "if"),
+    ("src_package_name_short", "os"),
+    ("gcp_project_id", "short"),
+    ("gcp_project_id", "Has-Upper-Case"),
+    ("gcp_project_id", "ends-with-hyphen-"),
+    ("gcp_project_id", "my-google-project"),
+    ("gcp_project_id", "a" * 31),
+    ("gcr_personal_subdir", "Maybe"),
+    ("author_name", ""),
+    ("open_source_license", "GPL-3.0"),
+]
+
+
+def cookiecutter_cli(output_dir: Path, *answers: str):
+    return run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", output_dir, TEMPLATE_DIR, *answers],
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_INPUTS, ids=[f"{f}={v[:12]!r}" for f, v in BAD_INPUTS])
+def test_bad_input_is_rejected(tmp_path: Path, field: str, value: str) -> None:
+    result = cookiecutter_cli(tmp_path, f"{field}={value}")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"ERROR: {field}: "), errors
+    assert "Traceback" not in result.stderr + result.stdout
+    assert list(tmp_path.iterdir()) == [], "a rejected project must leave nothing behind"
+
+
+def test_every_problem_is_listed(tmp_path: Path) -> None:
+    result = cookiecutter_cli(tmp_path, "repo_name=Bad_Repo", "gcp_project_id=x", "author_name= padded")
+    fields = [line.split(":")[1].strip() for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert sorted(fields) == ["author_name", "gcp_project_id", "repo_name"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cruft_create_rejects_bad_input_without_traceback(tmp_path: Path) -> None:
+    result = run(
+        [
+            TOOLS_BIN / "cruft", "create", "--no-input", "--output-dir", tmp_path,
+            "--extra-context", '{"gcp_project_id": "BAD"}', TEMPLATE_DIR,
+        ],
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "ERROR: gcp_project_id: 'BAD'" in result.stderr + result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_valid_edge_values_are_accepted(tmp_path: Path) -> None:
+    result = cookiecutter_cli(
+        tmp_path, "repo_name=ab", "src_package_name=ab", "src_package_name_short=a", "gcp_project_id=a23456"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "ab" / "src" / "ab" / "__init__.py").exists()

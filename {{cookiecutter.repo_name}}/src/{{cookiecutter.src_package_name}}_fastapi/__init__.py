@@ -1,0 +1,1 @@
+"""REST API serving the {{ cookiecutter.project_name }} model with FastAPI."""
