@@ -93,6 +93,17 @@ def check_choice(value: str, choices: tuple[str, ...]) -> str | None:
     return None
 
 
+#: Fields whose default is computed from another field (see cookiecutter.json).
+DERIVED_FROM = {"src_package_name": "repo_name", "src_package_name_short": "src_package_name"}
+
+
+def derive(field: str, parent_value: str) -> str:
+    """Compute a field's default from its parent, as cookiecutter.json does."""
+    if field == "src_package_name":
+        return parent_value.replace("-", "_")
+    return "".join(part[0] for part in parent_value.split("_") if part)
+
+
 def problems(answers: dict[str, str]) -> list[str]:
     """List one message per invalid answer."""
     checks = {
@@ -107,9 +118,16 @@ def problems(answers: dict[str, str]) -> list[str]:
         "open_source_license": lambda v: check_choice(v, ("MIT", "BSD-3-Clause", "No license file")),
     }
     found = []
+    invalid = set()
     for field, check in checks.items():
+        parent = DERIVED_FROM.get(field)
+        if parent in invalid and answers[field] == derive(field, answers[parent]):
+            # The value was derived from a rejected answer: fixing that one fixes this.
+            invalid.add(field)
+            continue
         reason = check(answers[field])
         if reason:
+            invalid.add(field)
             found.append(f"{field}: {answers[field]!r} {reason}")
     if answers["src_package_name_short"] == answers["src_package_name"] + "_fastapi":
         found.append("src_package_name_short: must differ from the API package name")
@@ -120,9 +138,10 @@ def main() -> int:
     """Print every problem and return the exit status."""
     found = problems(ANSWERS)
     for line in found:
-        print(f"ERROR: {line}", file=sys.stderr)
+        print(f"Invalid input {line}", file=sys.stderr)
     if found:
-        print(f"Generation stopped: {len(found)} invalid input(s); nothing was written.", file=sys.stderr)
+        print(f"Generation stopped: {len(found)} invalid input(s); no project was written.", file=sys.stderr)
+        sys.stderr.flush()
         return 1
     return 0
 
