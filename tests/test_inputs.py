@@ -14,7 +14,7 @@ BAD_INPUTS = [
     ("project_name", 'Quote " in name'),
     ("project_name", "x" * 81),
     ("description", "two\nlines"),
-    ("description", "curly {{ braces }}"),
+    ("description", "curly {braces} and $dollars"),
     ("repo_name", "Upper-Case"),
     ("repo_name", "trailing-hyphen-"),
     ("repo_name", "double--hyphen"),
@@ -33,10 +33,10 @@ BAD_INPUTS = [
     ("gcp_project_id", "ends-with-hyphen-"),
     ("gcp_project_id", "my-google-project"),
     ("gcp_project_id", "a" * 31),
-    ("gcr_personal_subdir", "Maybe"),
     ("author_name", ""),
-    ("open_source_license", "GPL-3.0"),
 ]
+#: Choice answers that cookiecutter itself refuses before our hook runs.
+BAD_CHOICES = [("gcr_personal_subdir", "Maybe"), ("open_source_license", "GPL-3.0")]
 
 
 def cookiecutter_cli(output_dir: Path, *answers: str):
@@ -48,7 +48,8 @@ def cookiecutter_cli(output_dir: Path, *answers: str):
 
 @pytest.mark.parametrize(("field", "value"), BAD_INPUTS, ids=[f"{f}={v[:12]!r}" for f, v in BAD_INPUTS])
 def test_bad_input_is_rejected(tmp_path: Path, field: str, value: str) -> None:
-    result = cookiecutter_cli(tmp_path, f"{field}={value}")
+    # A valid explicit repo name keeps a bad project name from also spoiling the derived one.
+    result = cookiecutter_cli(tmp_path, f"{field}={value}", *(["repo_name=good-repo"] if field == "project_name" else []))
     assert result.returncode != 0
     lines = result.stderr.splitlines()
     # The hook's lines come first: one per problem, then the summary. What the
@@ -56,6 +57,14 @@ def test_bad_input_is_rejected(tmp_path: Path, field: str, value: str) -> None:
     assert lines[0].startswith(f"Invalid input {field}: "), result.stderr
     assert lines[1] == "Generation stopped: 1 invalid input(s); no project was written."
     assert list(tmp_path.iterdir()) == [], "a rejected project must leave nothing behind"
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_CHOICES)
+def test_bad_choice_is_rejected(tmp_path: Path, field: str, value: str) -> None:
+    result = cookiecutter_cli(tmp_path, f"{field}={value}")
+    assert result.returncode != 0
+    assert f"{value} provided for choice variable {field}" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_every_problem_is_listed(tmp_path: Path) -> None:
