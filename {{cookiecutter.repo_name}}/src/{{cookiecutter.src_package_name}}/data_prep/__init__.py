@@ -1,0 +1,1 @@
+"""Reading raw review trees, cleaning text and writing the processed dataset."""

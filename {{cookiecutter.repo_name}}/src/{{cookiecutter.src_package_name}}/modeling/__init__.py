@@ -1,0 +1,1 @@
+"""Model building, training, evaluation, tracking and prediction."""
