@@ -121,10 +121,8 @@ class SentimentPredictor:
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Probability and sentiment for each text."""
         probabilities = self.predict_proba(texts)
-        return [
-            Prediction(float(p), label)
-            for p, label in zip(probabilities, sentiments(probabilities, self.threshold), strict=True)
-        ]
+        labels = sentiments(probabilities, self.threshold)
+        return [Prediction(float(p), label) for p, label in zip(probabilities, labels, strict=True)]
 
 
 def describe_model(uri: str) -> ModelInfo:
