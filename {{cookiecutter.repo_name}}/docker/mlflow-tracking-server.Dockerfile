@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # MLflow tracking server: PostgreSQL backend store, artifacts proxied to GCS.
-# Only mlflow (pinned in pyproject.toml), the PostgreSQL driver and the GCS client go in.
+# Only mlflow (pinned in pyproject.toml), the PostgreSQL driver, the GCS client and Flask-WTF
+# (needed by the basic-auth app that checks MLFLOW_TRACKING_USERNAME/PASSWORD) go in.
 #
 # Build from the repository root:
 #   docker build -t asia.gcr.io/{{ cookiecutter.gcp_project_id }}{% if cookiecutter.gcr_personal_subdir == 'Yes' %}/$GCR_PERSONAL_SUBDIR{% endif %}/mlflow-server:0.1.0 \
@@ -19,7 +20,7 @@ WORKDIR /tmp/build
 COPY pyproject.toml docker/requirements-from-pyproject.py ./
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/python requirements-from-pyproject.py pyproject.toml --only mlflow --extras gcp,postgres > requirements.txt \
-    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt flask-wtf==1.3.0
 
 # ---- runtime ----
 FROM python:3.11.14-slim-bookworm
