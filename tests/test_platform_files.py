@@ -98,7 +98,7 @@ GUIDE_PARAMS: dict[str, list[str]] = {
     ],
     "batch-inference.yml": [
         f"DOCKER_IMAGE={_IMAGE}",
-        "MODEL_URI=models:/sentiment-classifier@champion",
+        "MODEL_URI=models:/{repo}@champion",
         f"INPUT_DATA_DIR={_DATA}/batch-input",
         f"OUTPUT_DIR={_DATA}/batch-output",
         f"WORKING_DIR={_REPO_WD}",
@@ -433,7 +433,7 @@ def test_kubernetes_manifests_meet_the_serving_rules(baked_default: Path) -> Non
     assert {"readinessProbe", "livenessProbe", "resources"} <= set(container)
     assert {"requests", "limits"} <= set(container["resources"])
     env = {e["name"]: e for e in container["env"]}
-    assert "PRED_MODEL_URI" in env
+    assert env["PRED_MODEL_URI"]["value"] == f"models:/{baked_default.name}@champion"
     assert env["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "mlflow-tracking-credentials"
     service = yaml.safe_load((k8s / "model-serving-api/fastapi-server-service.yml").read_text())
     (port,) = service["spec"]["ports"]
