@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -363,6 +364,50 @@ def test_polyaxon_specs_accept_the_guide_parameters(variant, validators_bin: Pat
     name = "train-model-cpu-hptuning.yml"
     params = [p.replace("{repo}", project.name) for p in GUIDE_PARAMS[name]]
     assert "Polyaxonfile valid" in _polyaxon_check(validators_bin, specs_dir / name, params, tmp_path).stdout
+
+
+def _guide_commands(project: Path, program: str) -> list[list[str]]:
+    """The guide's shell commands that start with ``program``, joined and split into words."""
+    text = (project / "README.md").read_text()
+    commands = []
+    for command in re.findall(rf"^(?:\$ )?{program} (?:[^\n]*\\\n)*[^\n]*", text, flags=re.M):
+        command = command.replace("\\\n", " ").replace("$(date +%s)", "1641159546")
+        command = re.sub(r"<[^<>\n]+>", "jane", command)  # the guide's <PLACEHOLDERS>
+        command = re.sub(r"\$\{?[A-Z_]+\}?", "jane", command)  # shell variables
+        commands.append(shlex.split(command.removeprefix("$ ")))
+    return commands
+
+
+def test_guide_polyaxon_commands_validate(variant, validators_bin: Path, tmp_path: Path) -> None:
+    """Every `polyaxon run -f ... -P ...` of the guide passes the strict check as written."""
+    project, _ = variant
+    checks = []
+    for words in _guide_commands(project, "polyaxon run"):
+        spec = words[words.index("-f") + 1]
+        params = [words[i + 1] for i, word in enumerate(words) if word == "-P"]
+        if params == ["..."]:
+            continue  # prose mention, not a command
+        checks.append({"file": str(project / spec), "params": params})
+    if not checks:
+        pytest.skip("the guide has no polyaxon run commands yet")
+    result = subprocess.run(
+        [str(validators_bin / "python"), str(Path(__file__).parent / "polyaxon_check_many.py")],
+        input=json.dumps(checks), capture_output=True, text=True, timeout=300, check=True,
+        env={**os.environ, **_polyaxon_env(tmp_path)},
+    )
+    failures = {r["file"]: r["error"][-1500:] for r in json.loads(result.stdout) if not r["ok"]}
+    assert failures == {}
+
+
+def test_guide_kubectl_files_are_the_validated_ones(variant) -> None:
+    project, _ = variant
+    named = {
+        words[words.index("-f") + 1]
+        for words in _guide_commands(project, "kubectl (?:apply|replace --force|create)")
+        if "-f" in words
+    }
+    validated = {f"aisg-context/k8s/{name}" for name in K8S_FILES}
+    assert named <= validated, f"the guide applies files that are not validated: {sorted(named - validated)}"
 
 
 def test_polyaxon_specs_carry_project_values_and_secrets(variant) -> None:
