@@ -9,6 +9,7 @@ shown a deliberately broken copy, so a validator that silently accepts anything 
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -178,6 +179,45 @@ def test_dockerfiles_follow_the_image_rules(variant) -> None:
         deps_at = text.index("-r requirements.txt")
         if "COPY --chown=2222:2222 src" in text:
             assert deps_at < text.index("COPY --chown=2222:2222 src"), name
+
+
+def _dockerignored(patterns: list[str], path: str) -> bool:
+    """Whether .dockerignore excludes ``path`` (no ``!`` exceptions are used in ours)."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for pattern in patterns:
+        pattern = pattern.strip("/")
+        if pattern.startswith("**/"):
+            if any(fnmatch.fnmatchcase(part, pattern[3:]) for part in parts):
+                return True
+        elif any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes):
+            return True
+    return False
+
+
+def test_dockerfile_copy_sources_reach_the_build_context(variant) -> None:
+    """Every COPY source exists and .dockerignore keeps it; every entrypoint is an executable script."""
+    project, _ = variant
+    patterns = [
+        line.strip()
+        for line in (project / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert not any(p.startswith("!") for p in patterns), "teach _dockerignored about exceptions"
+    assert _dockerignored(patterns, "data/raw/x.txt") and _dockerignored(patterns, "src/pkg/__pycache__/m.pyc")
+    for name in _names(project, DOCKERFILES):
+        text = (project / "docker" / name).read_text()
+        for line in re.findall(r"^COPY (?!--from)(.+)$", text, flags=re.M):
+            words = [w for w in line.split() if not w.startswith("--")]
+            for source in words[:-1]:
+                assert (project / source).exists(), f"{name}: COPY {source} does not exist"
+                assert not _dockerignored(patterns, source), f"{name}: COPY {source} is in .dockerignore"
+        entry = re.search(r'^ENTRYPOINT \["([^"]+)"', text, flags=re.M).group(1)
+        script = entry.removeprefix(f"/home/aisg/{project.name}/")
+        if script.startswith("scripts/"):
+            assert os.access(project / script, os.X_OK), f"{name}: {script} is not executable"
+        elif entry == "/usr/local/bin/mlflow-tracking-server.sh":
+            assert "COPY scripts/mlflow-tracking-server.sh /usr/local/bin/mlflow-tracking-server.sh" in text
 
 
 def test_hadolint_rejects_a_sloppy_dockerfile(baked_default: Path, validators_bin: Path, tmp_path: Path) -> None:
