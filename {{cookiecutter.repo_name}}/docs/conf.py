@@ -33,11 +33,17 @@ extensions = [
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
 napoleon_use_rtype = False
+# "Attributes" sections become :ivar: fields; autodoc documents the attributes themselves,
+# so they are not described twice (a duplicate-object warning under -W).
+napoleon_use_ivar = True
 
 autodoc_default_options = {
     "members": True,
     "undoc-members": True,
     "show-inheritance": True,
+    # A package's __init__ re-exports its modules' names in __all__; document each object
+    # once, on the page of the module that defines it.
+    "ignore-module-all": True,
 }
 autodoc_typehints = "description"
 autodoc_mock_imports = [
