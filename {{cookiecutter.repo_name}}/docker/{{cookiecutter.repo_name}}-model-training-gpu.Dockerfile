@@ -18,9 +18,9 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /tmp/build
-COPY pyproject.toml docker/requirements-from-pyproject.py ./
+COPY pyproject.toml docker/requirements_from_pyproject.py ./
 RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/python requirements-from-pyproject.py pyproject.toml --extras gcp,postgres > requirements.txt \
+    && /opt/venv/bin/python requirements_from_pyproject.py pyproject.toml --extras gcp,postgres > requirements.txt \
     && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt setuptools==84.2.1
 
 # ---- runtime: the venv, the code and a non-root user (uid/gid 2222) ----

@@ -11,9 +11,9 @@
 FROM python:3.11.14-slim-bookworm AS deps
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /tmp/build
-COPY pyproject.toml docker/requirements-from-pyproject.py ./
+COPY pyproject.toml docker/requirements_from_pyproject.py ./
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/python requirements-from-pyproject.py pyproject.toml --extras gcp,postgres > requirements.txt \
+    && /opt/venv/bin/python requirements_from_pyproject.py pyproject.toml --extras gcp,postgres > requirements.txt \
     && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt setuptools==84.2.1
 
 # ---- runtime: the venv, the code and a non-root user (uid/gid 2222) ----

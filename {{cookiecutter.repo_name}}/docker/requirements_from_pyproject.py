@@ -6,7 +6,8 @@ place where versions are pinned.
 
 Usage::
 
-    python requirements-from-pyproject.py pyproject.toml [--extras gcp,postgres] [--only mlflow]
+    python requirements_from_pyproject.py pyproject.toml [--extras gcp,postgres] [--only mlflow]
+    python requirements_from_pyproject.py pyproject.toml --no-main --extras docs
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ def main() -> None:
     parser.add_argument("pyproject")
     parser.add_argument("--extras", default="", help="comma-separated optional-dependency groups")
     parser.add_argument("--only", default="", help="comma-separated names kept from the main list")
+    parser.add_argument("--no-main", action="store_true", help="leave out the main list entirely")
     args = parser.parse_args()
 
     with open(args.pyproject, "rb") as handle:
         project = tomllib.load(handle)["project"]
     only = {requirement_name(name) for name in args.only.split(",") if name}
     requirements = [
-        req for req in project["dependencies"] if not only or requirement_name(req) in only
+        req
+        for req in ([] if args.no_main else project["dependencies"])
+        if not only or requirement_name(req) in only
     ]
     if only and len({requirement_name(req) for req in requirements}) != len(only):
         parser.error(f"--only names not all in [project.dependencies]: {sorted(only)}")
