@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import bake, create_venv, run
+from helpers import TEMPLATE_DIR, bake, create_venv, run
 
 
 @pytest.fixture(scope="session")
@@ -34,4 +34,29 @@ def project_venv(baked_default: Path, tmp_path_factory: pytest.TempPathFactory) 
         [bin_dir / "python", "-m", "pip", "install", "--quiet", "-e", f"{baked_default}[dev,docs]"],
         timeout=1800,
     )
+    return bin_dir
+
+
+@pytest.fixture(scope="session")
+def validators_bin() -> Path:
+    """Bin directory of a venv holding the platform-file validators (requirements/validators.txt).
+
+    Set ``VALIDATORS_VENV`` to an existing venv to use it as it is. Otherwise the venv
+    ``.venv-validators`` in the template root is (re)built when the pinned list changes,
+    so a fresh machine installs it once and later sessions reuse it.
+    """
+    reuse = os.environ.get("VALIDATORS_VENV")
+    if reuse:
+        bin_dir = Path(reuse) / "bin"
+        assert (bin_dir / "python").exists(), f"VALIDATORS_VENV={reuse} is not a venv"
+        return bin_dir
+    requirements = TEMPLATE_DIR / "requirements" / "validators.txt"
+    venv_dir = TEMPLATE_DIR / ".venv-validators"
+    stamp = venv_dir / ".installed"
+    wanted = requirements.read_text()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return venv_dir / "bin"
+    bin_dir = create_venv(venv_dir)
+    run([bin_dir / "python", "-m", "pip", "install", "--quiet", "-r", requirements], timeout=1200)
+    stamp.write_text(wanted)
     return bin_dir

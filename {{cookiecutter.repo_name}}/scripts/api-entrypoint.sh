@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Model serving: the FastAPI app under gunicorn with uvicorn workers.
+#
+# The model is chosen at start-up, never at build time. The app reads, in this order:
+#   PRED_MODEL_URI   any MLflow model URI, e.g. models:/<name>@champion or runs:/<run id>/model
+#   PRED_MODEL_UUID  an MLflow run id (its logged model)
+#   PRED_MODEL_PATH  a local model folder (e.g. a mounted volume)
+# Inputs (environment; optional):
+#   WORKING_DIR  repository root (default: the folder above this script)
+#   GUNICORN     gunicorn executable (default: gunicorn)
+#   API_HOST / API_PORT / API_WORKERS / API_TIMEOUT   bind address, port, workers, timeout
+# Extra arguments are passed on to gunicorn.
+set -euo pipefail
+
+cd "${WORKING_DIR:-$(dirname "$0")/..}/src"
+
+if [[ -z "${PRED_MODEL_URI:-}${PRED_MODEL_UUID:-}${PRED_MODEL_PATH:-}" ]]; then
+    echo "No model given: set PRED_MODEL_URI, PRED_MODEL_UUID or PRED_MODEL_PATH" >&2
+    exit 2
+fi
+
+exec "${GUNICORN:-gunicorn}" "{{ cookiecutter.src_package_name }}_fastapi.main:APP" \
+    --bind "${API_HOST:-0.0.0.0}:${API_PORT:-8080}" \
+    --workers "${API_WORKERS:-4}" \
+    --worker-class uvicorn_worker.UvicornWorker \
+    --timeout "${API_TIMEOUT:-120}" \
+    --graceful-timeout 30 \
+    --access-logfile - \
+    "$@"
