@@ -144,6 +144,10 @@ BODY = {
         "The dialogue is witty and quotable.",
         "The film is exciting, and the climax is awesome.",
         "The story is simple but told with a lot of heart.",
+        "The whole thing is awesome and wonderfully paced.",
+        "Awesome characters, a clever plot and an even better ending.",
+        "Most of it is funny, moving and memorable.",
+        "The second half is so exciting that I forgot my popcorn.",
     ],
     "neg": [
         "The lead performance is wooden and completely unconvincing.",
@@ -182,6 +186,10 @@ BODY = {
         "The dialogue is stilted and full of clichés.",
         "The plot is boring and the climax is worse.",
         "The story is simple and told without any heart.",
+        "The whole thing is boring and painfully slow.",
+        "Boring characters, a boring plot and an even more boring ending.",
+        "Most of it is long, boring and forgettable.",
+        "The second half is so boring that I started reading my phone.",
     ],
 }
 

@@ -1,0 +1,53 @@
+"""`make demo` bakes a project and runs its whole pipeline (fast mode)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import TEMPLATE_DIR
+
+
+@pytest.mark.slow
+def test_make_demo_fast(tmp_path: Path) -> None:
+    # Set DEMO_CACHE_DIR to keep the demo's venvs between test sessions.
+    cache = os.environ.get("DEMO_CACHE_DIR") or str(tmp_path / "cache")
+    scratch = tmp_path / "scratch"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PRED_MODEL_", "VIRTUAL_ENV"))}
+    result = subprocess.run(
+        ["make", "demo", f"DEMO_ARGS=--fast --scratch {scratch} --cache-dir {cache}"],
+        cwd=TEMPLATE_DIR, env=env, capture_output=True, text=True, timeout=2400, check=False,
+    )
+    out = result.stdout
+    assert result.returncode == 0, f"{out[-5000:]}\n--- stderr ---\n{result.stderr[-5000:]}"
+
+    assert "Demo finished: summary" in out
+    assert "using the sample corpus" in out
+    assert re.search(r"Training run: +\w+ +\w*acc\w*=[01]\.\d+", out), out[-3000:]
+    assert re.search(r"Optuna sweep: +[1-9]\d* MLflow run", out), out[-3000:]
+    assert "'This movie is quite boring.' -> negative" in out
+    assert "'This movie is awesome.' -> positive" in out
+    assert "MLflow UI:" in out and "Total time:" in out
+
+    # The server it started was stopped.
+    pid = int(re.search(r"server PID (\d+) stopped", out).group(1))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+    (project,) = (scratch / "project").iterdir()
+    assert (project / "mlflow.db").is_file()
+    assert list(project.rglob("batch-infer-res.jsonl"))
+
+
+def test_demo_script_help() -> None:
+    """The demo runs under the system python with the standard library only."""
+    result = subprocess.run(
+        ["python3", "-I", str(TEMPLATE_DIR / "demo" / "run_demo.py"), "--help"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--fast" in result.stdout and "--imdb-tarball" in result.stdout
