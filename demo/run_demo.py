@@ -360,10 +360,9 @@ class Demo:
         total, right = self.results.get("batch_counts", (0, 0))
         print(f"Batch output:   {self.results.get('batch_output')} ({total} reviews, {right} right by file label)")
         answer = self.results.get("answer")
-        if isinstance(answer, dict):
-            texts = {r["id"]: r["text"] for r in GUIDE_REQUEST["reviews"]}
-            for item in find_predictions(answer):
-                print(f"API answer:     {texts.get(item.get('id'), item.get('id'))!r} -> {item.get('sentiment')}")
+        texts = {r["id"]: r["text"] for r in GUIDE_REQUEST["reviews"]}
+        for item in find_predictions(answer):
+            print(f"API answer:     {texts.get(item['id'], item['id'])!r} -> {item['sentiment']}")
         print(f"Logs:           {self.scratch / 'logs'}")
         print(f"Total time:     {time.monotonic() - self.started:.0f} s")
 
@@ -499,12 +498,22 @@ def stop(server: subprocess.Popen[bytes]) -> None:
         server.wait(timeout=10)
 
 
-def find_predictions(answer: dict[str, object]) -> list[dict[str, object]]:
-    """The per-review items of the API's answer (a list of dicts with an id)."""
-    for value in answer.values():
-        if isinstance(value, list) and all(isinstance(v, dict) and "id" in v for v in value):
-            return value
-    return []
+def find_predictions(answer: object) -> list[dict[str, object]]:
+    """The per-review items of the API's answer: dicts with an id and a sentiment.
+
+    The id is read from ``review_id`` or ``id`` and returned under ``id``.
+    """
+    found: list[dict[str, object]] = []
+    if isinstance(answer, dict):
+        key = "review_id" if "review_id" in answer else "id"
+        if key in answer and "sentiment" in answer:
+            found.append({**answer, "id": answer[key]})
+        for value in answer.values():
+            found += find_predictions(value)
+    elif isinstance(answer, list):
+        for value in answer:
+            found += find_predictions(value)
+    return found
 
 
 def accuracy_line(metrics: dict[str, float]) -> str:

@@ -93,8 +93,9 @@ def predictions(answer: object) -> dict[int, str]:
     """Review id -> sentiment, wherever the items sit in the API's JSON answer."""
     found: dict[int, str] = {}
     if isinstance(answer, dict):
-        if "id" in answer and "sentiment" in answer:
-            found[int(answer["id"])] = str(answer["sentiment"])
+        key = "review_id" if "review_id" in answer else "id"
+        if key in answer and "sentiment" in answer:
+            found[int(answer[key])] = str(answer["sentiment"])
         for value in answer.values():
             found.update(predictions(value))
     elif isinstance(answer, list):
