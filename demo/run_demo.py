@@ -44,6 +44,7 @@ import urllib.request
 import venv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 PUBLIC_TARBALL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -139,11 +140,15 @@ class Demo:
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
         timeout: float = 1800,
+        show: str | None = None,
     ) -> str:
-        """Run a command with its output in ``logs/<name>.log``; return its stdout."""
+        """Run a command with its output in ``logs/<name>.log``; return its stdout.
+
+        ``show`` replaces the command in the progress output (for long inline code).
+        """
         log = self.scratch / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        print(f"      $ {' '.join(cmd)}", flush=True)
+        print(f"      $ {show or ' '.join(cmd)}", flush=True)
         with log.open("w", encoding="utf-8") as handle:
             handle.write(f"$ {' '.join(cmd)}\n(cwd: {cwd or Path.cwd()})\n\n")
             handle.flush()
@@ -251,7 +256,11 @@ class Demo:
         self.run("train", [
             python, "src/train_model.py", f"train.data_path={processed}", "train.setup_mlflow=true",
         ], cwd=self.project, env=env)
-        self.done(since)
+        finished = [r for r in self.query_mlflow("mlflow-query-train")["runs"] if r["status"] == "FINISHED"]
+        if not finished:
+            raise DemoError("training finished but MLflow holds no finished run")
+        self.results["train_run"] = finished[-1]
+        self.done(since, f"run {finished[-1]['id']}: {accuracy_line(finished[-1]['metrics'])}")
 
         trials = 1 if self.args.fast else self.args.trials
         tag = str(int(time.time()))
@@ -260,18 +269,17 @@ class Demo:
             python, "src/train_model_hptuning.py", "--multirun",
             f"train.data_path={processed}", f"hydra.sweeper.n_trials={trials}",
         ], cwd=self.project, env={**env, "MLFLOW_HPTUNING_TAG": tag})
-        info = json.loads(self.run("mlflow-query", [python, "-c", MLFLOW_QUERY], cwd=self.project, env=env)
-                          .strip().splitlines()[-1])
+        info = self.query_mlflow("mlflow-query-sweep")
         self.results["mlflow"] = info
         self.results["hptuning_tag"] = tag
         champion = info.get("champion")
         if champion:
             self.results["model_uri"] = f"models:/{champion['name']}@champion"
         else:
-            trained = [r for r in info["runs"] if "hptuning_tag" not in r["tags"] and r["status"] == "FINISHED"]
-            if not trained:
-                raise DemoError("MLflow holds no finished training run and no model with the alias champion")
-            self.results["model_uri"] = f"runs:/{trained[-1]['id']}/model"
+            train_run = self.results["train_run"]
+            assert isinstance(train_run, dict)
+            print("      no model has the alias champion: serving the training run's model", flush=True)
+            self.results["model_uri"] = f"runs:/{train_run['id']}/model"
         self.done(since, f"model to serve: {self.results['model_uri']}")
 
         since = self.step("Batch inference over a folder of reviews (src/batch_inferencing.py)")
@@ -297,6 +305,15 @@ class Demo:
         )
         self.results["batch_counts"] = (len(records), right)
         self.done(since, f"{len(records)} predictions in {outputs[0]}")
+
+    def query_mlflow(self, name: str) -> dict[str, Any]:
+        """Runs and the champion in the project's MLflow store (queried in its venv)."""
+        assert self.project is not None and self.bin_dir is not None
+        out = self.run(
+            name, [str(self.bin_dir / "python"), "-c", MLFLOW_QUERY], cwd=self.project, env=self.env(),
+            show="python -c <list the runs and the champion of the MLflow store>",
+        )
+        return dict(json.loads(out.strip().splitlines()[-1]))
 
     def serve(self) -> None:
         """Serve the model with gunicorn, send the guide's request, stop the server."""
@@ -336,7 +353,7 @@ class Demo:
         assert self.project is not None and self.bin_dir is not None
         info = self.results.get("mlflow", {})
         runs = info.get("runs", []) if isinstance(info, dict) else []
-        trained = [r for r in runs if "hptuning_tag" not in r["tags"] and not r["parent"]]
+        train_run = self.results.get("train_run")
         tag = self.results.get("hptuning_tag")
         sweep = [r for r in runs if r["tags"].get("hptuning_tag") == tag]
         print("\n" + "=" * 72)
@@ -345,8 +362,8 @@ class Demo:
         print(f"Project:        {self.project}")
         print(f"Virtual env:    {self.bin_dir.parent}")
         print(f"Data:           {self.data_note}")
-        if trained:
-            print(f"Training run:   {trained[-1]['id']}  {accuracy_line(trained[-1]['metrics'])}")
+        if isinstance(train_run, dict):
+            print(f"Training run:   {train_run['id']}  {accuracy_line(train_run['metrics'])}")
         print(f"Optuna sweep:   {len(sweep)} MLflow run(s) tagged hptuning_tag={tag}")
         champion = info.get("champion") if isinstance(info, dict) else None
         if champion:
