@@ -364,7 +364,10 @@ class Demo:
         print(f"Data:           {self.data_note}")
         if isinstance(train_run, dict):
             print(f"Training run:   {train_run['id']}  {accuracy_line(train_run['metrics'])}")
-        print(f"Optuna sweep:   {len(sweep)} MLflow run(s) tagged hptuning_tag={tag}")
+        trials = [r for r in sweep if r["parent"]]
+        parents = sorted({str(r["parent"]) for r in trials})
+        under = f" under parent run {parents[0]}" if len(parents) == 1 else ""
+        print(f"Optuna sweep:   {len(trials) or len(sweep)} trial run(s){under}, tagged hptuning_tag={tag}")
         champion = info.get("champion") if isinstance(info, dict) else None
         if champion:
             best = next((r for r in runs if r["id"] == champion["run_id"]), None)
