@@ -27,6 +27,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -407,7 +408,7 @@ def download(url: str, dest: Path) -> bool:
     print(f"      trying to download {url}", flush=True)
     part = dest.with_suffix(".part")
     try:
-        with urllib.request.urlopen(url, timeout=10) as response, part.open("wb") as out:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=10) as response, part.open("wb") as out:
             size = int(response.headers.get("Content-Length") or 0)
             got, shown = 0, -10
             while chunk := response.read(1 << 20):
@@ -475,11 +476,11 @@ def free_port() -> int:
 def http_json(url: str, payload: object | None = None, timeout: float = 30) -> object:
     """GET (or POST ``payload`` as JSON to) ``url`` and decode the JSON answer."""
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(  # noqa: S310
+    request = urllib.request.Request(
         url, data=data, headers={"Content-Type": "application/json", "Accept": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read().decode())
     except urllib.error.HTTPError as error:
         raise DemoError(f"{url} answered {error.code}: {error.read().decode(errors='replace')[:500]}") from error
@@ -493,7 +494,7 @@ def wait_ready(server: subprocess.Popen[bytes], url: str, timeout: float, log: P
             tail = "\n".join(log.read_text(encoding="utf-8").splitlines()[-25:])
             raise DemoError(f"the server exited ({server.returncode}); last lines of {log}:\n{tail}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError):
@@ -506,14 +507,10 @@ def stop(server: subprocess.Popen[bytes]) -> None:
     """Stop the server we started: SIGTERM to its PID, then SIGKILL to its process group."""
     if server.poll() is None:
         server.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(server.pid, signal.SIGKILL)  # workers left behind, if any (own session)
-    except (ProcessLookupError, PermissionError):
-        pass
     if server.poll() is None:
         server.wait(timeout=10)
 

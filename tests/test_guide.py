@@ -23,7 +23,9 @@ import pytest
 from guide import Block, marked_blocks, named_files, session_script
 from helpers import bake
 
-ROOT_FILE = re.compile(r"`(\.gitlab-ci\.yml|\.pylintrc|\.dockerignore|\.gitignore|pyproject\.toml|[\w-]+-conda-env\.yml)`")
+ROOT_FILE = re.compile(
+    r"`(\.gitlab-ci\.yml|\.pylintrc|\.dockerignore|\.gitignore|pyproject\.toml|[\w-]+-conda-env\.yml)`"
+)
 #: The stages a reader must be able to run on a laptop, each in some local block.
 REQUIRED_LOCAL_COMMANDS = [
     "pytest",
