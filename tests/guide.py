@@ -118,3 +118,21 @@ def session_script(blocks: list[Block], state_dir: Path, port: int) -> str:
 def localise(text: str, port: int) -> str:
     """Swap the guide's port 8080 for ``port`` and bind servers to 127.0.0.1 only."""
     return text.replace("0.0.0.0:8080", f"127.0.0.1:{port}").replace("localhost:8080", f"localhost:{port}")
+
+
+BASH_BLOCK = re.compile(r"```bash\n(.*?)```", re.DOTALL)
+
+
+def polyaxon_runs(readme: str) -> list[tuple[str, set[str]]]:
+    """Each ``polyaxon run`` of the guide's bash blocks: (polyaxonfile, names passed with -P)."""
+    runs = []
+    for body in BASH_BLOCK.findall(readme):
+        for command in body.replace("\\\n", " ").splitlines():
+            if not command.strip().startswith("polyaxon run"):
+                continue
+            words = shlex.split(command, comments=True)
+            spec = words[words.index("-f") + 1]
+            names = {words[i + 1].split("=", 1)[0] for i, w in enumerate(words) if w == "-P"}
+            runs.append((spec, names))
+    return runs
+

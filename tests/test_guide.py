@@ -19,8 +19,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from guide import Block, marked_blocks, named_files, session_script
+from guide import Block, marked_blocks, named_files, polyaxon_runs, session_script
 from helpers import bake
 
 ROOT_FILE = re.compile(
@@ -72,6 +73,19 @@ def test_named_files_exist(answers: dict[str, str], tmp_path: Path) -> None:
     assert len(names) >= 20, sorted(names)
     missing = sorted(n for n in names if not (project / n).is_file())
     assert missing == [], "files named in the guide but absent from the project"
+
+
+@pytest.mark.slow  # needs the platform's polyaxonfiles (another branch) to pass
+def test_polyaxon_parameters_exist(baked_default: Path, readme: str) -> None:
+    """Every -P NAME the guide passes is an input of the polyaxonfile it runs."""
+    runs = polyaxon_runs(readme)
+    assert len(runs) >= 5
+    problems = []
+    for spec, names in runs:
+        component = yaml.safe_load((baked_default / spec).read_text(encoding="utf-8"))
+        inputs = {item["name"] for item in component.get("inputs", [])}
+        problems += [f"{spec}: -P {name} is not an input" for name in sorted(names - inputs)]
+    assert problems == []
 
 
 def test_registry_paths_follow_the_answer(tmp_path: Path) -> None:
