@@ -15,6 +15,7 @@ from {{ cookiecutter.src_package_name }}.sample_data import (
 
 
 def test_corpus_is_balanced_and_split() -> None:
+    """200 reviews per label, 40 of each for testing, unique ids and texts, IMDB ratings."""
     reviews = load_sample_reviews()
     counts = Counter((r.split, r.label) for r in reviews)
     assert counts == {
@@ -30,6 +31,7 @@ def test_corpus_is_balanced_and_split() -> None:
 
 
 def test_write_sample_tree_layout(tmp_path: Path) -> None:
+    """The tree has the IMDB layout and file names, and no staging folder is left."""
     dest = write_sample_tree(tmp_path / "raw" / "sample")
     assert dest == tmp_path / "raw" / "sample"
     files = sorted(dest.glob("*/*/*.txt"))
@@ -40,11 +42,11 @@ def test_write_sample_tree_layout(tmp_path: Path) -> None:
     identifier, rating = first.stem.split("_")
     assert identifier.isdigit() and rating.isdigit()
     assert first.read_text(encoding="utf-8").strip()
-    # Nothing but the tree and its marker is left next to it (no staging folder).
     assert sorted(p.name for p in dest.parent.iterdir()) == ["sample"]
 
 
 def test_write_sample_tree_is_idempotent(tmp_path: Path) -> None:
+    """A second call on a complete tree changes nothing."""
     dest = write_sample_tree(tmp_path / "sample")
     stamp = {p: p.stat().st_mtime_ns for p in dest.rglob("*")}
     assert write_sample_tree(dest) == dest
@@ -53,11 +55,13 @@ def test_write_sample_tree_is_idempotent(tmp_path: Path) -> None:
 
 
 def test_write_sample_tree_into_empty_folder(tmp_path: Path) -> None:
+    """An existing empty folder is filled."""
     (tmp_path / "sample").mkdir()
     assert len(list(write_sample_tree(tmp_path / "sample").glob("*/*/*.txt"))) == 400
 
 
 def test_write_sample_tree_never_overwrites_other_data(tmp_path: Path) -> None:
+    """A folder holding other files is refused and left as it was."""
     dest = tmp_path / "mine"
     dest.mkdir()
     (dest / "notes.txt").write_text("keep me")
