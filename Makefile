@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/template-tests.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help test test-fast venv clean
+.PHONY: help demo test test-fast venv clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -15,6 +15,9 @@ $(STAMP): requirements/template-tests.txt
 	$(BIN)/python -m pip install --quiet -r requirements/template-tests.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+demo:  ## Bake a project and run its whole pipeline here (IMDB_TARBALL=path to use real data)
+	$(PYTHON) demo/run_demo.py $(if $(IMDB_TARBALL),--imdb-tarball "$(IMDB_TARBALL)") $(DEMO_ARGS)
 
 venv: $(STAMP)  ## Create the virtual environment with the template's test tools
 

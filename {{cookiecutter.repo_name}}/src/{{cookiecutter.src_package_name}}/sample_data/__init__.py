@@ -1,0 +1,110 @@
+"""A small corpus of original movie reviews, shipped with the package.
+
+The 400 short reviews in ``reviews.jsonl`` (200 positive, 200 negative; 160
+of each for training and 40 for testing) were written for this project
+template; none comes from IMDB. They let the pipelines, the API and the
+tests run anywhere in seconds, without downloading the real data set. They
+are also easy: a model's accuracy on them says nothing about real reviews.
+
+Each line of ``reviews.jsonl`` is one review::
+
+    {"id": 7, "split": "train", "label": "pos", "rating": 9, "text": "..."}
+
+:func:`write_sample_tree` writes them in the layout of the IMDB data set
+(``{train,test}/{pos,neg}/<id>_<rating>.txt``), so every pipeline reads the
+sample exactly as it reads the real data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["SampleReview", "load_sample_reviews", "write_sample_tree"]
+
+#: Name of the file that marks a complete tree and records what it holds.
+MARKER = ".sample-corpus"
+SPLITS = ("train", "test")
+LABELS = ("pos", "neg")
+
+
+@dataclass(frozen=True)
+class SampleReview:
+    """One review of the sample corpus."""
+
+    id: int
+    split: str
+    label: str
+    rating: int
+    text: str
+
+    @property
+    def filename(self) -> str:
+        """File name in the IMDB layout: ``<id>_<rating>.txt``."""
+        return f"{self.id}_{self.rating}.txt"
+
+
+def _corpus_bytes() -> bytes:
+    return resources.files(__name__).joinpath("reviews.jsonl").read_bytes()
+
+
+def load_sample_reviews() -> list[SampleReview]:
+    """Every review of the sample corpus, in file order."""
+    lines = _corpus_bytes().decode("utf-8").splitlines()
+    return [SampleReview(**json.loads(line)) for line in lines if line.strip()]
+
+
+def write_sample_tree(dest: Path) -> Path:
+    """Write the sample corpus under ``dest`` in the IMDB folder layout.
+
+    The tree is built in a temporary folder next to ``dest`` and renamed into
+    place, so ``dest`` is either absent or complete. Calling it again on a
+    complete tree of the same corpus does nothing (idempotent).
+
+    Parameters
+    ----------
+    dest : Path
+        Folder to create, e.g. ``data/raw/sample``. It may exist if it is
+        empty or already holds this corpus.
+
+    Returns
+    -------
+    Path
+        ``dest``, holding ``{train,test}/{pos,neg}/<id>_<rating>.txt``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``dest`` exists and holds anything else (it is never overwritten).
+    """
+    dest = Path(dest)
+    digest = hashlib.sha256(_corpus_bytes()).hexdigest()
+    marker = dest / MARKER
+    if marker.is_file() and marker.read_text(encoding="utf-8").strip() == digest:
+        return dest
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise FileExistsError(f"{dest} exists and holds other files; not overwriting it")
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        for split in SPLITS:
+            for label in LABELS:
+                (staging / split / label).mkdir(parents=True)
+        for review in load_sample_reviews():
+            path = staging / review.split / review.label / review.filename
+            path.write_text(review.text + "\n", encoding="utf-8")
+        (staging / MARKER).write_text(digest + "\n", encoding="utf-8")
+        if dest.is_dir():
+            dest.rmdir()  # empty, checked above
+        os.replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dest
