@@ -33,6 +33,8 @@ RUN_ROLE_TAG = "run_role"
 PARENT_ROLE = "hptuning_parent"
 TRIAL_ROLE = "hptuning_trial"
 CHAMPION_ALIAS = "champion"
+#: Tag holding the URI of the model a run logged (models:/m-...).
+MODEL_URI_TAG = "model_uri"
 
 
 class TrackingServerUnreachableError(ConnectionError):

@@ -209,6 +209,7 @@ def _log_run(
         input_example=example,
         pip_requirements=model_requirements(),
     )
+    mlflow.set_tag(tracking.MODEL_URI_TAG, info.model_uri)
     registered = None
     if cfg.train.register_model:
         version = tracking.register_model(info.model_uri, cfg.train.registered_model_name)
