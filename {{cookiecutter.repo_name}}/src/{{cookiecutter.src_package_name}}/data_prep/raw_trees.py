@@ -109,7 +109,8 @@ def list_raw_files(raw_dir: str) -> list[RawFile]:
             )
     if not files:
         raise FileNotFoundError(
-            f"No review found in {raw_dir}: expected {{train,test}}/{{pos,neg}}/*.txt"
+            f"No review found in {raw_dir}: expected the IMDB layout, train/ and/or "
+            "test/ folders each holding pos/ and neg/ folders of .txt files"
         )
     return files
 

@@ -141,9 +141,10 @@ class HptuningCallback(Callback):
         if self.parent_run_id is None or self.experiment_id is None:
             return
         champion = crown_champion(config, self.experiment_id, self.parent_run_id)
-        tracking.end_parent_run(self.parent_run_id)
         if champion is None:
+            tracking.end_parent_run(self.parent_run_id, "FAILED")
             return
+        tracking.end_parent_run(self.parent_run_id)
         tests = ", ".join(f"{k}={v:.4f}" for k, v in champion.test_metrics.items())
         LOGGER.info(
             "Sweep finished. Parent run %s; best trial %s with %s=%.4f%s. "

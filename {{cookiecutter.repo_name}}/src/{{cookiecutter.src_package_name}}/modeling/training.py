@@ -154,6 +154,9 @@ def _tracked_run(cfg: DictConfig, state: dict[str, Any]) -> Iterator[Any]:
     if cfg.train.mlflow_autolog:
         mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
     with mlflow.start_run(experiment_id=experiment_id, parent_run_id=parent, tags=tags) as run:
+        mlflow.log_params(
+            tracking.flatten(OmegaConf.to_container(cfg.train, resolve=True))  # type: ignore[arg-type]
+        )
         yield run
 
 
@@ -178,8 +181,6 @@ def _log_run(
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.models import infer_signature
 
-    params = tracking.flatten(OmegaConf.to_container(cfg.train, resolve=True))  # type: ignore[arg-type]
-    mlflow.log_params(params)
     manifest = data.manifest
     source = str(cfg.train.data_path)
     with warnings.catch_warnings():
@@ -233,26 +234,28 @@ def run_training(cfg: DictConfig) -> TrainingResult:
         choose a model).
     """
     train_cfg = cfg.train
-    params = NbsvmParams(**OmegaConf.to_container(train_cfg.model, resolve=True))  # type: ignore[arg-type]
-    if not str(train_cfg.objective_metric).startswith("val_"):
-        raise ValueError(
-            f"train.objective_metric must be a validation metric (val_*), "
-            f"got {train_cfg.objective_metric!r}"
-        )
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    with_test = bool(train_cfg.evaluate_test) and not _sweep_trial()
-    data = load_training_data(
-        str(train_cfg.data_path), float(train_cfg.val_split), int(train_cfg.seed), with_test
-    )
-    timings["load_seconds"] = time.perf_counter() - start
-    LOGGER.info(
-        "Training on %d reviews, validating on %d%s.",
-        len(data.train), len(data.val),
-        f", testing on {len(data.test)}" if data.test is not None else "",
-    )
     state: dict[str, Any] = {}
+    # Everything after the tracking check runs inside the MLflow run, so any
+    # failure (bad hyperparameter, missing data) is recorded as a FAILED run.
     with _tracked_run(cfg, state) as run:
+        params = NbsvmParams(**OmegaConf.to_container(train_cfg.model, resolve=True))  # type: ignore[arg-type]
+        if not str(train_cfg.objective_metric).startswith("val_"):
+            raise ValueError(
+                "train.objective_metric must be a validation metric (val_*), "
+                f"got {train_cfg.objective_metric!r}"
+            )
+        with_test = bool(train_cfg.evaluate_test) and not _sweep_trial()
+        data = load_training_data(
+            str(train_cfg.data_path), float(train_cfg.val_split), int(train_cfg.seed), with_test
+        )
+        timings["load_seconds"] = time.perf_counter() - start
+        LOGGER.info(
+            "Training on %d reviews, validating on %d%s.",
+            len(data.train), len(data.val),
+            f", testing on {len(data.test)}" if data.test is not None else "",
+        )
         tick = time.perf_counter()
         model = fit_nbsvm(_texts(data.train), data.train["label"].to_numpy(), params)
         timings["fit_seconds"] = time.perf_counter() - tick
