@@ -79,7 +79,9 @@ def make_vectorizer(params: NbsvmParams) -> HashingVectorizer:
     )
 
 
-def fit_nbsvm(texts: Sequence[str], labels: np.ndarray, params: NbsvmParams) -> Pipeline:
+def fit_nbsvm(
+    texts: Sequence[str], labels: np.ndarray, params: NbsvmParams, seed: int = 0
+) -> Pipeline:
     """Fit the model on cleaned texts.
 
     Parameters
@@ -90,6 +92,8 @@ def fit_nbsvm(texts: Sequence[str], labels: np.ndarray, params: NbsvmParams) -> 
         1 for positive, 0 for negative; both must be present.
     params : NbsvmParams
         Hyperparameters.
+    seed : int
+        Seed of the solver's coordinate order (same seed and data, same model).
 
     Returns
     -------
@@ -106,7 +110,7 @@ def fit_nbsvm(texts: Sequence[str], labels: np.ndarray, params: NbsvmParams) -> 
     # The dual liblinear solver is 5-10x faster than the primal one when there
     # are far more features than reviews, as here.
     classifier = LogisticRegression(
-        C=params.C, solver="liblinear", dual=True, max_iter=params.max_iter
+        C=params.C, solver="liblinear", dual=True, max_iter=params.max_iter, random_state=seed
     )
     classifier.fit(features @ sparse.diags(ratio), labels)
     classifier.coef_ = classifier.coef_ * ratio  # fold r into w: x.(r*w) == (x*r).w

@@ -257,7 +257,9 @@ def run_training(cfg: DictConfig) -> TrainingResult:
             f", testing on {len(data.test)}" if data.test is not None else "",
         )
         tick = time.perf_counter()
-        model = fit_nbsvm(_texts(data.train), data.train["label"].to_numpy(), params)
+        model = fit_nbsvm(
+            _texts(data.train), data.train["label"].to_numpy(), params, int(train_cfg.seed)
+        )
         timings["fit_seconds"] = time.perf_counter() - tick
         predictor = SentimentPredictor(model, ModelInfo(uri="in-memory"))
         metrics, val_proba = evaluate(
