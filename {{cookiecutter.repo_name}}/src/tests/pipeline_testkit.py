@@ -11,7 +11,10 @@ markup so cleaning is exercised too.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -69,3 +72,25 @@ def mlflow_overrides(tmp_path: Path, data_path: Path) -> list[str]:
         f"train.mlflow_artifact_location={tmp_path}/mlartifacts",
         f"train.local_model_dir={tmp_path}/models/model",
     ]
+
+
+def run_script(
+    script: str, args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``src/<script>`` like a user would, from ``cwd``, and return its result."""
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO_ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        **(env or {}),
+    }
+    for name in ("MLFLOW_TRACKING_URI", "POLYAXON_RUN_UUID"):
+        if name not in (env or {}):
+            full_env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "src" / script), *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
+    )
