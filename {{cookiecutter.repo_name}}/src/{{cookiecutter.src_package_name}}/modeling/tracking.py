@@ -9,12 +9,14 @@ and ``MLFLOW_TRACKING_PASSWORD`` itself.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import logging
 import os
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,34 @@ def configure_tracking(uri: str, experiment_name: str, artifact_location: str | 
     """
     check_tracking_server(uri)
     mlflow.set_tracking_uri(uri)
+    with _sqlite_init_lock(uri):
+        return _select_experiment(experiment_name, artifact_location)
+
+
+@contextlib.contextmanager
+def _sqlite_init_lock(uri: str) -> Iterator[None]:
+    """Serialise the first use of a SQLite store by several processes.
+
+    MLflow creates and migrates its tables on first use; two workers doing it
+    at the same time crash ("table ... already exists"). An exclusive
+    flock on the database file makes them take turns (sqlite's own locks
+    are fcntl locks and do not interfere). Other stores need no lock.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with database.open("ab") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _select_experiment(experiment_name: str, artifact_location: str | None) -> str:
+    """Get or create the experiment and make it the active one."""
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
