@@ -10,8 +10,8 @@ markup so cleaning is exercised too.
 
 from __future__ import annotations
 
-import random
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence

@@ -28,7 +28,6 @@ from hydra._internal.core_plugins.file_config_source import FileConfigSource
 from hydra.core.config_search_path import ConfigSearchPath, SearchPathQuery
 from hydra.core.object_type import ObjectType
 from hydra.core.plugins import Plugins
-from hydra.plugins.config_source import ConfigResult
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 _YAML = ".yaml"
@@ -43,10 +42,6 @@ class YmlConfigSource(FileConfigSource):
     def scheme() -> str:
         """The URL scheme of this source."""
         return _SCHEME
-
-    def load_config(self, config_path: str) -> ConfigResult:
-        """Load ``<config_path>.yml``."""
-        return super().load_config(config_path)
 
     def is_config(self, config_path: str) -> bool:
         """Whether ``<config_path>.yml`` exists."""

@@ -75,7 +75,7 @@ def test_too_many_rejects_fail_and_leave_the_previous_dataset(tmp_path: Path) ->
     _prepare([raw], out)
     before = load_split(str(out), "train")
     (raw / "train" / "neg" / "empty_1.txt").write_text("", encoding="utf-8")
-    with pytest.raises(TooManyRejectsError, match="empty_1.txt"):
+    with pytest.raises(TooManyRejectsError, match=r"empty_1\.txt"):
         _prepare([raw], out, max_reject_fraction=0.0)
     pd.testing.assert_frame_equal(load_split(str(out), "train"), before)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "raw"]
@@ -110,7 +110,7 @@ def test_loading_needs_a_manifest(tmp_path: Path) -> None:
     pd.DataFrame({"text": ["x"], "label": [1], "source": ["s"]}).to_parquet(
         tmp_path / "half" / "train.parquet"
     )
-    with pytest.raises(IncompleteDatasetError, match="process_data.py"):
+    with pytest.raises(IncompleteDatasetError, match=r"process_data\.py"):
         load_split(str(tmp_path / "half"), "train")
 
 

@@ -54,7 +54,7 @@ def test_two_workers_share_one_study_and_one_parent_run(
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     workers = [
-        subprocess.Popen(  # noqa: S603
+        subprocess.Popen(
             [
                 sys.executable, str(REPO_ROOT / "src" / "train_model_hptuning.py"), "--multirun",
                 *mlflow_overrides(tmp_path, tiny_dataset),

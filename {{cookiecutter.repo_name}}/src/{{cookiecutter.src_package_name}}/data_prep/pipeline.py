@@ -112,4 +112,3 @@ def summarise(result: DataPrepResult) -> str:
         f"Content hash {result.manifest['content_sha256'][:12]}. "
         f"Dataset: {result.processed_data_path}"
     )
-

@@ -192,18 +192,18 @@ def read_reviews(
     local = files[0].protocol in ("file", "local")
     reader = _read_local_chunk if local else _read_remote_chunk
     chunks = list(_chunks(files, CHUNK_SIZE))
-    bar = tqdm(total=len(files), unit="file", desc="Reading reviews", disable=not progress)
-    with bar:
+    progress_bar = tqdm(total=len(files), unit="file", desc="Reading reviews", disable=not progress)
+    with progress_bar:
         if local and workers > 1 and len(files) >= parallel_min_files:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 results = pool.map(reader, chunks)
                 for chunk, result in zip(chunks, results, strict=True):
                     _collect(result, reviews, rejects)
-                    bar.update(len(chunk))
+                    progress_bar.update(len(chunk))
         else:
             for chunk in chunks:
                 _collect(reader(chunk), reviews, rejects)
-                bar.update(len(chunk))
+                progress_bar.update(len(chunk))
     return reviews, rejects
 
 

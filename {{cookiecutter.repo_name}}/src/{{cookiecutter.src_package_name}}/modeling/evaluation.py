@@ -13,12 +13,12 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers and in tests
 
 # pylint: disable=wrong-import-position
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn import metrics  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn import metrics
 
-from .predictor import POSITIVE_LABEL, SentimentPredictor  # noqa: E402
+from .predictor import POSITIVE_LABEL, SentimentPredictor
 
 #: Probabilities are clipped this far from 0 and 1 for the log loss.
 _EPS = 1e-15

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
 
 from ..data_prep.processed_dataset import load_manifest, load_split
+from ..general_utils import setup_logging
 from . import tracking
 from .evaluation import close_figures, evaluate, evaluation_figures
 from .nbsvm import NbsvmParams, fit_nbsvm
@@ -52,7 +53,7 @@ class TrainingData:
 
 
 @dataclass
-class TrainingResult:
+class TrainingResult:  # pylint: disable=too-many-instance-attributes
     """Outcome of one training run."""
 
     metrics: dict[str, float]
@@ -218,6 +219,42 @@ def _log_run(
     return info.model_uri, registered
 
 
+def _evaluate_splits(
+    model: Any, data: TrainingData
+) -> tuple[dict[str, float], tuple[np.ndarray, np.ndarray, float, str]]:
+    """Validation metrics (and test metrics when the test split is loaded).
+
+    Returns the metrics and the arguments of :func:`evaluation_figures` for the
+    last split evaluated (test when there is one).
+    """
+    predictor = SentimentPredictor(model, ModelInfo(uri="in-memory"))
+    metrics: dict[str, float] = {}
+    plotted: tuple[np.ndarray, np.ndarray, float, str] | None = None
+    for split, frame in (("val", data.val), ("test", data.test)):
+        if frame is None:
+            continue
+        labels = frame["label"].to_numpy()
+        split_metrics, probabilities = evaluate(predictor, _texts(frame), labels, split)
+        metrics.update(split_metrics)
+        plotted = (labels, probabilities, predictor.threshold, split)
+    assert plotted is not None  # the validation split always exists
+    return metrics, plotted
+
+
+def train_and_report(cfg: DictConfig) -> float:
+    """What the entry scripts run: set up logging, train, log the summary.
+
+    Returns
+    -------
+    float
+        The validation objective (what a sweep maximises).
+    """
+    setup_logging()
+    result = run_training(cfg)
+    LOGGER.info(summarise(result))
+    return result.objective
+
+
 def run_training(cfg: DictConfig) -> TrainingResult:
     """Train, evaluate and track (or save) one model as configured.
 
@@ -261,17 +298,7 @@ def run_training(cfg: DictConfig) -> TrainingResult:
             _texts(data.train), data.train["label"].to_numpy(), params, int(train_cfg.seed)
         )
         timings["fit_seconds"] = time.perf_counter() - tick
-        predictor = SentimentPredictor(model, ModelInfo(uri="in-memory"))
-        metrics, val_proba = evaluate(
-            predictor, _texts(data.val), data.val["label"].to_numpy(), "val"
-        )
-        plotted = ("val", data.val["label"].to_numpy(), val_proba)
-        if data.test is not None:
-            test_metrics, test_proba = evaluate(
-                predictor, _texts(data.test), data.test["label"].to_numpy(), "test"
-            )
-            metrics.update(test_metrics)
-            plotted = ("test", data.test["label"].to_numpy(), test_proba)
+        metrics, plotted = _evaluate_splits(model, data)
         metrics["fit_seconds"] = timings["fit_seconds"]
         LOGGER.info("Metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         if run is None:
@@ -279,8 +306,7 @@ def run_training(cfg: DictConfig) -> TrainingResult:
             save_model_atomically(model, model_dir, np.array(_texts(data.val.head(N_EXAMPLES))))
             model_uri, registered = str(model_dir), None
         else:
-            split, labels, proba = plotted
-            figures = evaluation_figures(labels, proba, predictor.threshold, split)
+            figures = evaluation_figures(*plotted)
             try:
                 model_uri, registered = _log_run(cfg, data, model, metrics, figures)
             finally:
@@ -300,7 +326,7 @@ def run_training(cfg: DictConfig) -> TrainingResult:
 
 def summarise(result: TrainingResult) -> str:
     """A closing summary: metrics, where the model and run are, how to look at them."""
-    lines = ["Training finished in {:.1f} s.".format(result.timings.get("total_seconds", 0.0))]
+    lines = [f"Training finished in {result.timings.get('total_seconds', 0.0):.1f} s."]
     lines += [f"  {name:<16} {value:.4f}" for name, value in result.metrics.items()]
     if result.run_id is None:
         lines.append(f"  Model saved to {result.model_uri} (MLflow model format).")
