@@ -97,7 +97,17 @@ def configure_tracking(uri: str, experiment_name: str, artifact_location: str | 
     -------
     str
         The experiment id.
+
+    Notes
+    -----
+    A plain local artifact_location (the default mlartifacts) only
+    applies to local stores; with a tracking server it is ignored so that the
+    server's own artifact root (e.g. gs://...) is used.
     """
+    if uri.startswith(("http://", "https://")) and artifact_location and (
+        "://" not in artifact_location
+    ):
+        artifact_location = None
     check_tracking_server(uri)
     mlflow.set_tracking_uri(uri)
     with _sqlite_init_lock(uri):
