@@ -22,7 +22,7 @@ from {{ cookiecutter.src_package_name }}.data_prep.processed_dataset import (
 )
 
 
-def _prepare(raw_dirs: list[Path], out: Path, **kwargs: object):
+def _prepare(raw_dirs: list[Path], out: Path | str, **kwargs: object):
     return prepare_dataset([str(d) for d in raw_dirs], str(out), progress=False, **kwargs)
 
 
@@ -119,3 +119,16 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         prepare_dataset("data/raw/one", str(tmp_path / "out"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="empty"):
         prepare_dataset([], str(tmp_path / "out"))
+
+
+def test_writes_and_reads_a_dataset_at_an_fsspec_url(tmp_path: Path) -> None:
+    import fsspec  # pylint: disable=import-outside-toplevel
+
+    raw = write_raw_tree(tmp_path / "raw", n_train=2, n_test=1)
+    url = "memory://processed-test/combined"
+    try:
+        result = _prepare([raw], url)
+        assert load_manifest(url)["content_sha256"] == result.manifest["content_sha256"]
+        assert len(load_split(url, "test")) == 2
+    finally:
+        fsspec.filesystem("memory").rm("/processed-test", recursive=True)
