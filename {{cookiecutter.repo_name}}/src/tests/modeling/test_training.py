@@ -11,6 +11,7 @@ import pytest
 from mlflow.entities import RunStatus
 from pipeline_testkit import compose_config, mlflow_overrides
 
+from {{ cookiecutter.src_package_name }}.data_prep.processed_dataset import IncompleteDatasetError
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
 from {{ cookiecutter.src_package_name }}.modeling.tracking import TrackingServerUnreachableError
 from {{ cookiecutter.src_package_name }}.modeling.training import run_training, summarise
@@ -102,3 +103,10 @@ def test_the_objective_must_be_a_validation_metric(tmp_path: Path, tiny_dataset:
                   "train.setup_mlflow=false")
     with pytest.raises(ValueError, match="validation metric"):
         run_training(cfg)
+
+
+def test_missing_dataset_is_a_clear_error_before_any_run(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, tmp_path / "data" / "processed" / "absent")
+    with pytest.raises(IncompleteDatasetError, match=r"process_data\.py"):
+        run_training(cfg)
+    assert not (tmp_path / "mlflow.db").exists()

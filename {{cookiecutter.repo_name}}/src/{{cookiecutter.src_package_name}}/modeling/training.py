@@ -280,8 +280,9 @@ def run_training(cfg: DictConfig) -> TrainingResult:
     timings: dict[str, float] = {}
     start = time.perf_counter()
     state: dict[str, Any] = {}
+    load_manifest(str(train_cfg.data_path))  # no dataset: a usage error, before any run
     # Everything after the tracking check runs inside the MLflow run, so any
-    # failure (bad hyperparameter, missing data) is recorded as a FAILED run.
+    # failure (bad hyperparameter, unreadable data) is recorded as a FAILED run.
     with _tracked_run(cfg, state) as run:
         params = NbsvmParams(**OmegaConf.to_container(train_cfg.model, resolve=True))  # type: ignore[arg-type]
         if not str(train_cfg.objective_metric).startswith("val_"):
