@@ -91,3 +91,11 @@ def test_missing_source_and_bad_checksum_format(tmp_path: Path) -> None:
     archive = _tarball(tmp_path)
     with pytest.raises(ValueError, match="checksum"):
         fetch_dataset(str(archive), tmp_path / "raw" / "y", "deadbeef", progress=False)
+
+
+def test_sample_source_writes_the_shipped_corpus(tmp_path: Path) -> None:
+    pytest.importorskip("{{ cookiecutter.src_package_name }}.sample_data")
+    dest = fetch_dataset("sample", tmp_path / "raw" / "sample", progress=False)
+    assert any((dest / "train" / "pos").glob("*.txt"))
+    assert any((dest / "test" / "neg").glob("*.txt"))
+    assert _leftovers(dest.parent) == []
