@@ -10,7 +10,7 @@ Example (from the repository root)::
 import logging
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from {{ cookiecutter.src_package_name }}.data_prep.pipeline import prepare_dataset, summarise
 from {{ cookiecutter.src_package_name }}.general_utils import setup_logging
@@ -26,7 +26,9 @@ def main(cfg: DictConfig) -> None:
     setup_logging()
     params = cfg.data_prep
     result = prepare_dataset(
-        raw_dirs_paths=list(params.raw_dirs_paths),
+        raw_dirs_paths=OmegaConf.to_object(params.raw_dirs_paths)
+        if OmegaConf.is_list(params.raw_dirs_paths)
+        else params.raw_dirs_paths,
         processed_data_path=params.processed_data_path,
         max_reject_fraction=params.max_reject_fraction,
         n_jobs=params.n_jobs,

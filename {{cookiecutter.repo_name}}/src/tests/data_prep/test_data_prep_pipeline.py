@@ -114,9 +114,16 @@ def test_loading_needs_a_manifest(tmp_path: Path) -> None:
         load_split(str(tmp_path / "half"), "train")
 
 
+def test_one_folder_may_be_given_without_a_list(tmp_path: Path) -> None:
+    raw = write_raw_tree(tmp_path / "raw", n_train=1, n_test=1)
+    result = prepare_dataset(str(raw), str(tmp_path / "out"), progress=False)
+    assert result.manifest["source_dirs"] == [str(raw)]
+    assert result.manifest["n_reviews"] == 4
+
+
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="list"):
-        prepare_dataset("data/raw/one", str(tmp_path / "out"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_reject_fraction"):
+        prepare_dataset(["x"], str(tmp_path / "out"), max_reject_fraction=2.0)
     with pytest.raises(ValueError, match="empty"):
         prepare_dataset([], str(tmp_path / "out"))
 

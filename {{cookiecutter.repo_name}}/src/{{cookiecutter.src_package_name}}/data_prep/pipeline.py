@@ -43,7 +43,7 @@ def _describe_rejects(rejects: Sequence[Reject]) -> str:
 
 
 def prepare_dataset(
-    raw_dirs_paths: Sequence[str],
+    raw_dirs_paths: Sequence[str] | str,
     processed_data_path: str,
     max_reject_fraction: float = 0.01,
     n_jobs: int | None = None,
@@ -54,8 +54,9 @@ def prepare_dataset(
 
     Parameters
     ----------
-    raw_dirs_paths : sequence of str
-        Raw trees in the IMDB layout (local folders or fsspec URLs), combined in order.
+    raw_dirs_paths : sequence of str, or str
+        Raw trees in the IMDB layout (local folders or fsspec URLs), combined in
+        order; a single string is one folder.
     processed_data_path : str
         Destination folder of the processed dataset; an existing one is replaced.
     max_reject_fraction : float
@@ -72,8 +73,8 @@ def prepare_dataset(
     -------
     DataPrepResult
     """
-    if isinstance(raw_dirs_paths, str):
-        raise TypeError("raw_dirs_paths must be a list of folders, e.g. '[data/raw/set1]'")
+    if isinstance(raw_dirs_paths, str):  # one folder given without brackets
+        raw_dirs_paths = [raw_dirs_paths]
     if not raw_dirs_paths:
         raise ValueError("raw_dirs_paths is empty: give at least one raw data folder")
     if not 0.0 <= max_reject_fraction <= 1.0:
