@@ -9,8 +9,9 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow.entities import RunStatus
-from pipeline_testkit import compose_config, mlflow_overrides
+from pipeline_testkit import compose_config, mlflow_overrides, write_raw_tree
 
+from {{ cookiecutter.src_package_name }}.data_prep.pipeline import prepare_dataset
 from {{ cookiecutter.src_package_name }}.data_prep.processed_dataset import IncompleteDatasetError
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
 from {{ cookiecutter.src_package_name }}.modeling.tracking import TrackingServerUnreachableError
@@ -110,3 +111,12 @@ def test_missing_dataset_is_a_clear_error_before_any_run(tmp_path: Path) -> None
     with pytest.raises(IncompleteDatasetError, match=r"process_data\.py"):
         run_training(cfg)
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_dataset_without_test_split_trains_without_test_metrics(tmp_path: Path) -> None:
+    raw = write_raw_tree(tmp_path / "raw", n_train=10, n_test=0)
+    prepare_dataset([str(raw)], str(tmp_path / "train-only"), progress=False)
+    cfg = _config(tmp_path, tmp_path / "train-only", "train.setup_mlflow=false")
+    result = run_training(cfg)
+    assert "val_accuracy" in result.metrics
+    assert not any(name.startswith("test_") for name in result.metrics)

@@ -23,7 +23,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ..data_prep.processed_dataset import load_split
+from ..data_prep.processed_dataset import load_manifest, load_split
 from . import tracking
 from .evaluation import close_figures, evaluate, evaluation_figures
 from .predictor import SentimentPredictor
@@ -61,6 +61,9 @@ def _test_metrics_once(cfg: DictConfig, run: Any, parent_run_id: str) -> dict[st
     logged = {k: v for k, v in run.data.metrics.items() if k.startswith("test_")}
     if logged or not cfg.train.evaluate_test:
         return logged
+    if "test" not in load_manifest(str(cfg.train.data_path))["files"]:
+        LOGGER.warning("The dataset has no test split: the champion is not tested.")
+        return {}
     client = mlflow.MlflowClient()
     predictor = SentimentPredictor.load(f"runs:/{run.info.run_id}/model")
     test = load_split(str(cfg.train.data_path), "test")
@@ -140,7 +143,12 @@ class HptuningCallback(Callback):
         """Crown the best trial and close the parent run."""
         if self.parent_run_id is None or self.experiment_id is None:
             return
-        champion = crown_champion(config, self.experiment_id, self.parent_run_id)
+        try:
+            champion = crown_champion(config, self.experiment_id, self.parent_run_id)
+        except Exception:
+            # Hydra turns callback errors into warnings: close the parent run first.
+            tracking.end_parent_run(self.parent_run_id, "FAILED")
+            raise
         if champion is None:
             tracking.end_parent_run(self.parent_run_id, "FAILED")
             return

@@ -81,6 +81,9 @@ def load_training_data(
     train, val = train_test_split(
         frame, test_size=val_split, stratify=frame["label"], shuffle=True, random_state=seed
     )
+    if with_test and "test" not in manifest["files"]:
+        LOGGER.warning("The dataset at %s has no test split: no test metrics.", data_path)
+        with_test = False
     test = load_split(data_path, "test") if with_test else None
     return TrainingData(train, val, test, manifest)
 
