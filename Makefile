@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/template-tests.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help demo test test-fast venv clean
+.PHONY: help demo test test-fast venv clean bench
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,3 +29,6 @@ test-fast: $(STAMP)  ## Template tests that need no project install (seconds)
 
 clean:  ## Remove virtual environments and caches
 	rm -rf $(VENV) .venv-* .pytest_cache scratch
+
+bench: $(STAMP)  ## Pipeline benchmark on the real IMDB tarball (not part of test; BENCH_PYTHON=venv python)
+	$(BIN)/python benchmarks/bench_pipeline.py $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON))

@@ -1,0 +1,41 @@
+"""Clean and combine raw review trees into one processed dataset.
+
+Example (from the repository root)::
+
+    python src/process_data.py \
+        data_prep.raw_dirs_paths='[data/raw/set1,data/raw/set2]' \
+        data_prep.processed_data_path=data/processed/combined
+"""
+
+import logging
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from {{ cookiecutter.src_package_name }}.data_prep.pipeline import prepare_dataset, summarise
+from {{ cookiecutter.src_package_name }}.general_utils import setup_logging
+from {{ cookiecutter.src_package_name }}.hydra_yml import enable_yml_configs
+
+enable_yml_configs()
+LOGGER = logging.getLogger(__name__)
+
+
+@hydra.main(version_base="1.3", config_path="../conf/base", config_name="pipelines")
+def main(cfg: DictConfig) -> None:
+    """Run data preparation with the ``data_prep`` section of the config."""
+    setup_logging()
+    params = cfg.data_prep
+    result = prepare_dataset(
+        raw_dirs_paths=OmegaConf.to_object(params.raw_dirs_paths)
+        if OmegaConf.is_list(params.raw_dirs_paths)
+        else params.raw_dirs_paths,
+        processed_data_path=params.processed_data_path,
+        max_reject_fraction=params.max_reject_fraction,
+        n_jobs=params.n_jobs,
+        parallel_min_files=params.parallel_min_files,
+    )
+    LOGGER.info(summarise(result))
+
+
+if __name__ == "__main__":
+    main()  # pylint: disable=no-value-for-parameter

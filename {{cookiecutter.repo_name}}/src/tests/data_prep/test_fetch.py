@@ -1,0 +1,101 @@
+"""Fetching raw data: archives, folders, checksums, atomic extraction, offline errors."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import tarfile
+from pathlib import Path
+
+import pytest
+from pipeline_testkit import write_raw_tree
+
+from {{ cookiecutter.src_package_name }}.data_prep.fetch import FetchError, fetch_dataset
+
+
+def _tarball(tmp_path: Path) -> Path:
+    tree = write_raw_tree(tmp_path / "src" / "aclImdb", n_train=2, n_test=1)
+    archive = tmp_path / "aclImdb_v1.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tree, arcname="aclImdb")
+    return archive
+
+
+def _sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_archive_is_verified_extracted_and_then_skipped(tmp_path: Path) -> None:
+    archive = _tarball(tmp_path)
+    dest = tmp_path / "data" / "raw" / "aclImdb"
+    assert fetch_dataset(str(archive), dest, _sha256(archive), progress=False) == dest
+    assert sorted(p.name for p in dest.iterdir()) == ["test", "train"]
+    assert len(list((dest / "train" / "pos").glob("*.txt"))) == 2
+    assert _leftovers(dest.parent) == []
+
+    marker = dest / "train" / "pos" / "kept.txt"
+    marker.write_text("already here")
+    fetch_dataset(str(archive), dest, progress=False)  # present: skipped
+    assert marker.exists()
+    fetch_dataset(str(archive), dest, force=True, progress=False)  # replaced
+    assert not marker.exists()
+
+
+def test_checksum_mismatch_extracts_nothing(tmp_path: Path) -> None:
+    archive = _tarball(tmp_path)
+    dest = tmp_path / "raw" / "aclImdb"
+    with pytest.raises(FetchError, match="Checksum mismatch"):
+        fetch_dataset(str(archive), dest, "sha256:" + "0" * 64, progress=False)
+    assert not dest.exists()
+    assert _leftovers(dest.parent) == []
+
+
+def test_folder_in_imdb_layout_is_copied(tmp_path: Path) -> None:
+    tree = write_raw_tree(tmp_path / "tree", n_train=1, n_test=1)
+    dest = fetch_dataset(str(tree), tmp_path / "raw" / "copy", progress=False)
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.txt")) == sorted(
+        p.relative_to(tree).as_posix() for p in tree.rglob("*.txt")
+    )
+
+
+def test_archive_escaping_its_folder_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("../escaped.txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"bad"))
+    with pytest.raises(FetchError, match="Could not extract"):
+        fetch_dataset(str(archive), tmp_path / "raw" / "evil", progress=False)
+    assert not (tmp_path / "raw" / "escaped.txt").exists()
+    assert not (tmp_path / "raw" / "evil").exists()
+
+
+def test_unreachable_url_says_how_to_use_a_local_copy(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dest = tmp_path / "raw" / "aclImdb"
+    with pytest.raises(FetchError, match=r"--source /path/to/aclImdb_v1\.tar\.gz"):
+        fetch_dataset(f"http://127.0.0.1:{port}/aclImdb_v1.tar.gz", dest, progress=False)
+    assert not dest.exists()
+
+
+def test_missing_source_and_bad_checksum_format(tmp_path: Path) -> None:
+    with pytest.raises(FetchError, match="not found"):
+        fetch_dataset(str(tmp_path / "absent.tar.gz"), tmp_path / "raw" / "x", progress=False)
+    archive = _tarball(tmp_path)
+    with pytest.raises(ValueError, match="checksum"):
+        fetch_dataset(str(archive), tmp_path / "raw" / "y", "deadbeef", progress=False)
+
+
+def test_sample_source_writes_the_shipped_corpus(tmp_path: Path) -> None:
+    pytest.importorskip("{{ cookiecutter.src_package_name }}.sample_data")
+    dest = fetch_dataset("sample", tmp_path / "raw" / "sample", progress=False)
+    assert any((dest / "train" / "pos").glob("*.txt"))
+    assert any((dest / "test" / "neg").glob("*.txt"))
+    assert _leftovers(dest.parent) == []

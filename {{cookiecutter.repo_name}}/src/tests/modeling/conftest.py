@@ -1,0 +1,35 @@
+"""Fixtures of the modeling tests: a tiny processed dataset and an isolated MLflow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from pipeline_testkit import write_raw_tree
+
+from {{ cookiecutter.src_package_name }}.data_prep.pipeline import prepare_dataset
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    """40 reviews: 15 positive and 15 negative to train on, 5 and 5 to test on."""
+    raw = write_raw_tree(tmp_path / "raw", n_train=15, n_test=5)
+    processed = tmp_path / "processed"
+    prepare_dataset([str(raw)], str(processed), progress=False)
+    return processed
+
+
+@pytest.fixture(autouse=True)
+def isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run in ``tmp_path`` with no tracking settings leaking in or out."""
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_HPTUNING_TAG", "POLYAXON_RUN_UUID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    monkeypatch.chdir(tmp_path)
+    previous = mlflow.get_tracking_uri()
+    yield
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(previous)

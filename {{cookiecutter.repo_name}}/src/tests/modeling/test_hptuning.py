@@ -1,0 +1,84 @@
+"""Optuna sweeps through ``src/train_model_hptuning.py --multirun`` (subprocesses)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+from pipeline_testkit import mlflow_overrides, run_script
+
+pytestmark = pytest.mark.slow
+MODEL_NAME = "sweep-model"
+
+
+def _sweep(tmp_path: Path, data: Path, tag: str, *extra: str):
+    result = run_script(
+        "train_model_hptuning.py",
+        [
+            "--multirun",
+            *mlflow_overrides(tmp_path, data),
+            f"train.registered_model_name={MODEL_NAME}",
+            "train.val_split=0.3",
+            "train.model.hash_bits=16",
+            f"hydra.sweep.dir={tmp_path}/multirun",
+            "hydra.sweeper.n_trials=2",
+            *extra,
+        ],
+        cwd=tmp_path,
+        env={"MLFLOW_HPTUNING_TAG": tag},
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = mlflow.search_runs(
+        search_all_experiments=True, filter_string=f"tags.hptuning_tag = '{tag}'",
+        output_format="list",
+    )
+    parents = [r for r in runs if r.data.tags.get("run_role") == "hptuning_parent"]
+    trials = [r for r in runs if r.data.tags.get("run_role") == "hptuning_trial"]
+    return result, parents, trials
+
+
+def test_two_trials_under_one_parent_and_a_tested_champion(
+    tmp_path: Path, tiny_dataset: Path
+) -> None:
+    result, parents, trials = _sweep(tmp_path, tiny_dataset, "sweep-1",
+                                     "hydra.sweeper.sampler.seed=7")
+    assert len(parents) == 1 and len(trials) == 2
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {parent.info.run_id}
+    assert all(t.info.status == "FINISHED" for t in trials)
+    assert trials[0].data.params["model.C"] != trials[1].data.params["model.C"]
+    assert len({t.data.tags["model_uri"] for t in trials}) == 2  # one model per trial
+
+    best = max(trials, key=lambda t: t.data.metrics["val_accuracy"])
+    other = next(t for t in trials if t.info.run_id != best.info.run_id)
+    assert parent.data.tags["best_run_id"] == best.info.run_id
+    best_now = mlflow.get_run(best.info.run_id)
+    assert "test_accuracy" in best_now.data.metrics  # tested once, after the sweep
+    assert not any(k.startswith("test_") for k in mlflow.get_run(other.info.run_id).data.metrics)
+    assert "test_accuracy" in mlflow.get_run(parent.info.run_id).data.metrics
+
+    champion = mlflow.MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion")
+    assert champion.run_id == best.info.run_id
+    versions = mlflow.MlflowClient().search_model_versions(f"name = '{MODEL_NAME}'")
+    assert len(versions) == 1  # trials are not registered one by one
+    assert "Champion: models:/sweep-model@champion" in result.stdout + result.stderr
+
+
+def test_a_failed_trial_is_recorded_and_the_sweep_goes_on(
+    tmp_path: Path, tiny_dataset: Path
+) -> None:
+    # Random sampler, seed 0: C is drawn as 1.0, -1.0, 1.0 (the second trial fails).
+    _, parents, trials = _sweep(
+        tmp_path, tiny_dataset, "sweep-fail",
+        "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0",
+        "hydra.sweeper.n_trials=3", "train.model.C=choice(-1.0,1.0)",
+        "train.model.ngram_max=1", "train.model.nb_alpha=1.0",
+    )
+    ordered = sorted(trials, key=lambda t: t.info.start_time)
+    assert [t.info.status for t in ordered] == ["FINISHED", "FAILED", "FINISHED"]
+    assert ordered[1].data.params["model.C"] == "-1.0"
+    assert parents[0].data.tags["best_run_id"] in {ordered[0].info.run_id, ordered[2].info.run_id}
+    assert parents[0].info.status == "FINISHED"

@@ -1,0 +1,122 @@
+"""One training run: MLflow tracking in a temporary store, or a local model."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.entities import RunStatus
+from pipeline_testkit import compose_config, mlflow_overrides, write_raw_tree
+
+from {{ cookiecutter.src_package_name }}.data_prep.pipeline import prepare_dataset
+from {{ cookiecutter.src_package_name }}.data_prep.processed_dataset import IncompleteDatasetError
+from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.tracking import TrackingServerUnreachableError
+from {{ cookiecutter.src_package_name }}.modeling.training import run_training, summarise
+
+METRICS = {"accuracy", "f1", "roc_auc", "log_loss"}
+
+
+def _config(tmp_path: Path, data: Path, *extra: str):
+    return compose_config("pipelines", [*mlflow_overrides(tmp_path, data), "train.val_split=0.2",
+                                        "train.model.hash_bits=16", *extra])
+
+
+@pytest.mark.slow
+def test_tracked_run_logs_params_metrics_plots_lineage_and_registers(
+    tmp_path: Path, tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLYAXON_RUN_UUID", "plx-123")
+    cfg = _config(tmp_path, tiny_dataset, "train.mlflow_exp_name=unit")
+    result = run_training(cfg)
+
+    assert {f"val_{m}" for m in METRICS} | {f"test_{m}" for m in METRICS} <= set(result.metrics)
+    assert result.objective == result.metrics["val_accuracy"]
+    run = mlflow.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert mlflow.active_run() is None
+    assert run.data.params["model.C"] == "1.0"
+    assert run.data.params["data_path"] == str(tiny_dataset)
+    assert run.data.metrics["test_accuracy"] == pytest.approx(result.metrics["test_accuracy"])
+    assert run.data.tags["polyaxon_run_uuid"] == "plx-123"
+    manifest_hash = run.data.tags["dataset_sha256"]
+    assert [d.dataset.digest for d in run.inputs.dataset_inputs] == [manifest_hash[:32]]
+
+    experiment = mlflow.get_experiment(run.info.experiment_id)
+    assert experiment.artifact_location == (tmp_path / "mlartifacts").as_uri()
+    client = mlflow.MlflowClient()
+    artifacts = {a.path for a in client.list_artifacts(result.run_id, "plots")}
+    assert artifacts == {
+        f"plots/test_{name}.png" for name in ("confusion_matrix", "roc_curve", "pr_curve")
+    }
+    version = client.get_model_version(cfg.train.registered_model_name, "1")
+    assert version.run_id == result.run_id
+    predictor = SentimentPredictor.load(f"models:/{cfg.train.registered_model_name}/1")
+    assert predictor.predict_proba(["great wonderful superb", "awful boring waste"]).shape == (2,)
+    assert "mlflow ui --backend-store-uri sqlite:///" in summarise(result)
+
+
+@pytest.mark.slow
+def test_without_mlflow_the_model_is_saved_locally(tmp_path: Path, tiny_dataset: Path) -> None:
+    cfg = _config(tmp_path, tiny_dataset, "train.setup_mlflow=false")
+    result = run_training(cfg)
+    assert result.run_id is None
+    assert result.model_uri == str(tmp_path / "models" / "model")
+    predictor = SentimentPredictor.load(result.model_uri)
+    assert predictor.predict_proba(["great", "awful"]).shape == (2,)
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlartifacts").exists()
+    assert "Model saved to" in summarise(result)
+
+
+def test_a_failing_run_is_marked_failed_and_does_not_stay_active(
+    tmp_path: Path, tiny_dataset: Path
+) -> None:
+    cfg = _config(tmp_path, tiny_dataset, "train.model.C=-1.0", "train.mlflow_exp_name=failing")
+    with pytest.raises(ValueError, match="C must be > 0"):
+        run_training(cfg)
+    assert mlflow.active_run() is None
+    runs = mlflow.search_runs(experiment_names=["failing"], output_format="list")
+    assert [run.info.status for run in runs] == [RunStatus.to_string(RunStatus.FAILED)]
+    assert runs[0].data.params["model.C"] == "-1.0"
+
+
+def test_unreachable_tracking_server_fails_fast_and_writes_nothing(
+    tmp_path: Path, tiny_dataset: Path
+) -> None:
+    with socket.socket() as sock:  # a port with nobody listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = _config(tmp_path, tiny_dataset, f"train.mlflow_tracking_uri=http://127.0.0.1:{port}")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    start = time.perf_counter()
+    with pytest.raises(TrackingServerUnreachableError, match=f"127.0.0.1:{port}.*unreachable"):
+        run_training(cfg)
+    assert time.perf_counter() - start < 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert mlflow.active_run() is None
+
+
+def test_the_objective_must_be_a_validation_metric(tmp_path: Path, tiny_dataset: Path) -> None:
+    cfg = _config(tmp_path, tiny_dataset, "train.objective_metric=test_accuracy",
+                  "train.setup_mlflow=false")
+    with pytest.raises(ValueError, match="validation metric"):
+        run_training(cfg)
+
+
+def test_missing_dataset_is_a_clear_error_before_any_run(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, tmp_path / "data" / "processed" / "absent")
+    with pytest.raises(IncompleteDatasetError, match=r"process_data\.py"):
+        run_training(cfg)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_dataset_without_test_split_trains_without_test_metrics(tmp_path: Path) -> None:
+    raw = write_raw_tree(tmp_path / "raw", n_train=10, n_test=0)
+    prepare_dataset([str(raw)], str(tmp_path / "train-only"), progress=False)
+    cfg = _config(tmp_path, tmp_path / "train-only", "train.setup_mlflow=false")
+    result = run_training(cfg)
+    assert "val_accuracy" in result.metrics
+    assert not any(name.startswith("test_") for name in result.metrics)

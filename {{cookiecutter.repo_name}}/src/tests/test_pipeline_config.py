@@ -1,0 +1,74 @@
+"""Composition of conf/base/pipelines.yml and train-model-hptuning.yml through Hydra."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+from pipeline_testkit import CONFIG_DIR, compose_config
+
+
+def test_pipelines_yml_composes_with_list_overrides() -> None:
+    cfg = compose_config(
+        "pipelines",
+        [
+            "data_prep.raw_dirs_paths=[data/raw/set1,data/raw/set2]",
+            "data_prep.processed_data_path=data/processed/combined",
+            "train.setup_mlflow=false",
+        ],
+    )
+    assert list(cfg.data_prep.raw_dirs_paths) == ["data/raw/set1", "data/raw/set2"]
+    assert cfg.data_prep.processed_data_path == "data/processed/combined"
+    assert cfg.train.setup_mlflow is False
+    assert set(cfg) == {"data_prep", "train", "inference"}
+    assert {"model_path", "input_data_dir"} <= set(cfg.inference)
+
+
+def test_tracking_uri_defaults_to_the_embedded_store_and_follows_the_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert compose_config().train.mlflow_tracking_uri == "sqlite:///mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5005")
+    assert compose_config().train.mlflow_tracking_uri == "http://mlflow:5005"
+
+
+def test_hptuning_config_composes_pipelines_and_adds_the_optuna_sweep() -> None:
+    base = compose_config("pipelines")
+    cfg = compose_config("train-model-hptuning", ["train.model.C=3.0"], with_hydra=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper")
+    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler"
+    assert sweeper.direction == "maximize"
+    assert 0.0 < sweeper.max_failure_rate <= 1.0
+    searched = {key.rsplit(".", 1)[-1] for key in sweeper.params}
+    assert searched <= set(base.train.model), "only model hyperparameters are searched"
+    assert all(not key.startswith("train.val_split") for key in sweeper.params)
+    assert cfg.train.model.C == 3.0
+    assert cfg.train.register_model is False
+    assert cfg.data_prep == base.data_prep  # composed, not copied
+    assert "HptuningCallback" in cfg.hydra.callbacks.hptuning._target_
+
+
+def test_hptuning_yml_has_no_copied_blocks() -> None:
+    raw = yaml.safe_load((CONFIG_DIR / "train-model-hptuning.yml").read_text(encoding="utf-8"))
+    assert raw["defaults"][0] == "pipelines"
+    assert "data_prep" not in raw and "inference" not in raw
+    assert set(raw["train"]) == {"register_model"}
+
+
+def test_sweep_storage_and_trials_are_configurable() -> None:
+    cfg = compose_config(
+        "train-model-hptuning",
+        ["hydra.sweeper.storage=sqlite:///optuna.db", "hydra.sweeper.n_trials=2"],
+        with_hydra=True,
+    )
+    assert cfg.hydra.sweeper.storage == "sqlite:///optuna.db"
+    assert cfg.hydra.sweeper.n_trials == 2
+
+
+def test_unknown_keys_are_refused() -> None:
+    with pytest.raises(ConfigCompositionException):
+        compose_config("pipelines", ["train.no_such_key=1"])
+    assert OmegaConf.is_dict(compose_config("pipelines").train.model)

@@ -1,0 +1,186 @@
+"""The processed dataset: one Parquet file per split, a rejects list and a manifest.
+
+Layout of a processed dataset folder::
+
+    train.parquet      columns text (str), label (int8: 1 positive, 0 negative), source (str)
+    test.parquet
+    rejects.jsonl      one {"path", "reason"} record per file left out
+    manifest.json      written last: counts, content hash, source folders
+
+The manifest is the mark of a complete dataset: :func:`load_split` refuses a
+folder without one. Local datasets are written to a temporary sibling folder
+that is renamed into place, so a crash never leaves a half-written dataset
+under the final name. On object stores (``gs://``), where folders cannot be
+renamed, the old manifest is removed first and the new one written last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pandas as pd
+
+from .raw_trees import SPLITS, Reject, Review, is_local
+
+LOGGER = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+REJECTS = "rejects.jsonl"
+FORMAT_VERSION = 1
+
+
+class IncompleteDatasetError(FileNotFoundError):
+    """A processed dataset folder is missing or has no manifest."""
+
+
+def content_hash(reviews: Sequence[Review]) -> str:
+    """SHA-256 of the dataset content (split, label and text of every review, in order)."""
+    digest = hashlib.sha256()
+    for review in reviews:
+        digest.update(f"{review.split}\t{review.label}\t{review.text}\n".encode())
+    return digest.hexdigest()
+
+
+def build_manifest(
+    reviews: Sequence[Review],
+    rejects: Sequence[Reject],
+    source_dirs: Sequence[str],
+    files_seen: int,
+) -> dict[str, Any]:
+    """Describe a dataset: counts per split and label, content hash, provenance."""
+    counts: dict[str, dict[str, int]] = {}
+    for (split, label), n in sorted(Counter((r.split, r.label) for r in reviews).items()):
+        name = "positive" if label == 1 else "negative"
+        counts.setdefault(split, {})[name] = n
+    for split_counts in counts.values():
+        split_counts["total"] = sum(split_counts.values())
+    texts = Counter(r.text for r in reviews)
+    return {
+        "format_version": FORMAT_VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source_dirs": list(source_dirs),
+        "files_seen": files_seen,
+        "n_reviews": len(reviews),
+        "n_rejects": len(rejects),
+        "reject_reasons": dict(Counter(r.reason.split(" (")[0] for r in rejects)),
+        "duplicate_texts": sum(n - 1 for n in texts.values() if n > 1),
+        "counts": counts,
+        "content_sha256": content_hash(reviews),
+        "files": {split: f"{split}.parquet" for split in counts},
+    }
+
+
+def _frame(reviews: Sequence[Review], split: str) -> pd.DataFrame:
+    rows = [r for r in reviews if r.split == split]
+    return pd.DataFrame(
+        {
+            "text": pd.Series([r.text for r in rows], dtype="string"),
+            "label": pd.Series([r.label for r in rows], dtype="int8"),
+            "source": pd.Series([r.source for r in rows], dtype="string"),
+        }
+    )
+
+
+def _write_files(
+    folder: str, reviews: Sequence[Review], rejects: Sequence[Reject], manifest: dict[str, Any]
+) -> None:
+    """Write the split files and rejects, then the manifest, into ``folder``."""
+    fs, root = fsspec.core.url_to_fs(folder)
+    fs.makedirs(root, exist_ok=True)
+    for split in manifest["files"]:
+        with fs.open(f"{root}/{split}.parquet", "wb") as handle:
+            _frame(reviews, split).to_parquet(handle, index=False, compression="zstd")
+    with fs.open(f"{root}/{REJECTS}", "w", encoding="utf-8") as handle:
+        for reject in rejects:
+            handle.write(json.dumps({"path": reject.path, "reason": reject.reason}) + "\n")
+    with fs.open(f"{root}/{MANIFEST}", "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2)
+        handle.write("\n")
+
+
+def write_dataset(
+    path: str, reviews: Sequence[Review], rejects: Sequence[Reject], manifest: dict[str, Any]
+) -> None:
+    """Write a processed dataset so that it is complete or absent, never half-written.
+
+    Parameters
+    ----------
+    path : str
+        Destination folder (local path or fsspec URL). An existing dataset there
+        is replaced.
+    reviews, rejects : sequences of Review and Reject
+        The content, in the order to store it.
+    manifest : dict
+        From :func:`build_manifest`; written last.
+    """
+    if not is_local(path):
+        fs, root = fsspec.core.url_to_fs(path)
+        if fs.exists(f"{root}/{MANIFEST}"):
+            fs.rm(f"{root}/{MANIFEST}")  # the old dataset stops looking complete first
+        _write_files(path, reviews, rejects, manifest)
+        return
+    final = Path(path.removeprefix("file://")).resolve()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    retired = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+    try:
+        _write_files(str(staging), reviews, rejects, manifest)
+        if final.exists():
+            final.rename(retired)
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if retired.exists() and not final.exists():
+            retired.rename(final)  # put the previous dataset back
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def load_manifest(path: str) -> dict[str, Any]:
+    """Read the manifest of a processed dataset.
+
+    Raises
+    ------
+    IncompleteDatasetError
+        When the folder or its manifest is missing (not processed, or the
+        processing did not finish).
+    """
+    fs, root = fsspec.core.url_to_fs(path)
+    manifest_path = f"{root.rstrip('/')}/{MANIFEST}"
+    if not fs.exists(manifest_path):
+        raise IncompleteDatasetError(
+            f"No processed dataset at {path} (no {MANIFEST}). "
+            "Run `python src/process_data.py data_prep.processed_data_path=...` first."
+        )
+    with fs.open(manifest_path, "r", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def load_split(path: str, split: str) -> pd.DataFrame:
+    """Load one split (``train`` or ``test``) of a processed dataset.
+
+    Raises
+    ------
+    IncompleteDatasetError
+        When the dataset has no manifest.
+    KeyError
+        When the dataset has no such split.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    manifest = load_manifest(path)
+    if split not in manifest["files"]:
+        raise KeyError(f"The processed dataset at {path} has no {split!r} split")
+    fs, root = fsspec.core.url_to_fs(path)
+    with fs.open(f"{root.rstrip('/')}/{manifest['files'][split]}", "rb") as handle:
+        return pd.read_parquet(handle)
