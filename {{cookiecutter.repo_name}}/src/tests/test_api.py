@@ -92,8 +92,8 @@ def test_version_names_the_model(client: httpx.Client, model_dir: Path) -> None:
 
 
 def test_health_and_ready(client: httpx.Client) -> None:
-    assert client.get("/api/v1/health").json() == {"status": "ok"}
-    ready = client.get("/api/v1/ready")
+    assert client.get("/api/v1/health/live").json() == {"status": "ok"}
+    ready = client.get("/api/v1/health/ready")
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
 
 
@@ -239,7 +239,7 @@ def test_without_a_loaded_model_predict_is_503() -> None:
     predict, ready = asgi_calls(
         create_app(make_settings()),
         ("POST", PREDICT, {"json": GUIDE_REQUEST}),
-        ("GET", "/api/v1/ready", {}),
+        ("GET", "/api/v1/health/ready", {}),
     )
     assert predict.status_code == 503
     assert "not loaded" in predict.json()["detail"]
@@ -325,8 +325,8 @@ def test_wildcard_cors_with_credentials_is_refused() -> None:
 def test_cors_allows_only_the_configured_origins() -> None:
     allowed, other = asgi_calls(
         create_app(make_settings(API_CORS_ORIGINS=["https://ui.example"])),
-        ("GET", "/api/v1/health", {"headers": {"origin": "https://ui.example"}}),
-        ("GET", "/api/v1/health", {"headers": {"origin": "https://evil.example"}}),
+        ("GET", "/api/v1/health/live", {"headers": {"origin": "https://ui.example"}}),
+        ("GET", "/api/v1/health/live", {"headers": {"origin": "https://evil.example"}}),
     )
     assert allowed.headers["access-control-allow-origin"] == "https://ui.example"
     assert "access-control-allow-origin" not in other.headers

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request, Response
 
 from ...schemas import Health
 
-ROUTER = APIRouter(tags=["health"])
+ROUTER = APIRouter(prefix="/health", tags=["health"])
 
 
-@ROUTER.get("/health", response_model=Health, summary="Liveness: the process answers")
+@ROUTER.get("/live", response_model=Health, summary="Liveness: the process answers")
 async def health() -> Health:
     """Answer while the worker runs; no model needed (for liveness probes)."""
     return Health(status="ok")
