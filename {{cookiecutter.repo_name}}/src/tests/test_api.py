@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,9 +184,18 @@ def test_one_log_line_per_request_without_the_body(
     client: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "my-private-review-text"
+
+    def our_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name.endswith("_fastapi.middleware")]
+
     with caplog.at_level(logging.INFO):
         client.post(PREDICT, json={"reviews": [_review(1, secret)]}, params={"token": "s3cr3t"})
-    lines = [r.getMessage() for r in caplog.records if r.name.endswith("_fastapi.middleware")]
+        # The server thread logs after the response is sent: wait for its line.
+        deadline = time.monotonic() + 5
+        while not our_lines() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+    lines = our_lines()
     assert len(lines) == 1
     assert lines[0].startswith(f"POST {PREDICT} 200 ")
     assert lines[0].endswith("ms")
