@@ -59,13 +59,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _configure_logging(settings)
-        try:
-            app.state.predictor = load_predictor(settings)
-        except ModelLoadError as error:
-            LOGGER.error("%s", error)
-            raise StartupError(str(error)) from None
+        if app.state.predictor is None:  # else it was handed in (embedding, tests)
+            try:
+                app.state.predictor = load_predictor(settings)
+            except ModelLoadError as error:
+                LOGGER.error("%s", error)
+                raise StartupError(str(error)) from None
         yield
-        app.state.predictor = None
 
     app = FastAPI(
         title="{{ cookiecutter.project_name }} API",
