@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import uvicorn
 from pydantic import ValidationError
-from serving_support import GUIDE_REQUEST, running_server, save_tiny_model
+from serving_support import GUIDE_REQUEST, fit_tiny_model, running_server, save_tiny_model
 
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
 from {{ cookiecutter.src_package_name }}_fastapi.config import ModelSettingError, Settings, redact
@@ -261,14 +262,14 @@ def test_without_a_loaded_model_predict_is_503() -> None:
     [
         ({}, "PRED_MODEL_URI"),
         ({"PRED_MODEL_PATH": "/nonexistent/model"}, "PRED_MODEL_PATH='/nonexistent/model'"),
+        ({"PRED_MODEL_PATH": "/nonexistent/model"}, "no such file or directory"),
         ({"PRED_MODEL_URI": "/nonexistent/uri"}, "PRED_MODEL_URI='/nonexistent/uri'"),
+        ({"PRED_MODEL_PATH": "/"}, "no MLmodel file"),
     ],
 )
 def test_missing_model_stops_start_up_with_one_clear_line(
     values: dict[str, str], setting: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import uvicorn  # pylint: disable=import-outside-toplevel
-
     app = create_app(make_settings(**values))
     server = uvicorn.Server(uvicorn.Config(app, port=0, log_config=None, lifespan="on"))
     with caplog.at_level(logging.INFO), pytest.raises(SystemExit) as stopped:
@@ -345,3 +346,67 @@ def test_cors_allows_only_the_configured_origins() -> None:
 def test_passwords_in_uris_are_hidden() -> None:
     assert redact("https://u:pw@host/models/1") == "https://u:***@host/models/1"
     assert redact("runs:/abc/model") == "runs:/abc/model"
+
+
+@pytest.fixture(scope="module")
+def registered_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The tiny model logged to a SQLite tracking store, registered, aliased ``champion``.
+
+    Yields the run id and the registered name, with MLFLOW_TRACKING_URI pointing at
+    the store.
+    """
+    import mlflow  # pylint: disable=import-outside-toplevel
+
+    folder = tmp_path_factory.mktemp("tracking")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        mlflow.set_tracking_uri(uri)
+        experiment = mlflow.create_experiment("api-test", artifact_location=(folder / "a").as_uri())
+        with mlflow.start_run(experiment_id=experiment) as run:
+            mlflow.sklearn.log_model(fit_tiny_model(), name="model")
+        name = "sentiment-api-test"
+        version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+        mlflow.MlflowClient().set_registered_model_alias(name, "champion", version.version)
+        try:
+            yield run.info.run_id, name
+        finally:
+            mlflow.set_tracking_uri(None)
+
+
+def _served_version(settings: Settings) -> dict[str, Any]:
+    with running_server(create_app(settings)) as url:
+        answer = httpx.post(url + PREDICT, json=GUIDE_REQUEST, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return httpx.get(url + "/api/v1/model/version", timeout=10).json()["data"]
+
+
+def test_registry_alias_is_served_and_named(registered_model: tuple[str, str]) -> None:
+    run_id, name = registered_model
+    data = _served_version(make_settings(PRED_MODEL_URI=f"models:/{name}@champion"))
+    assert (data["run_id"], data["registered_name"], data["version"], data["alias"]) == (
+        run_id,
+        name,
+        "1",
+        "champion",
+    )
+
+
+def test_run_id_alone_serves_the_runs_model(registered_model: tuple[str, str]) -> None:
+    run_id, _ = registered_model
+    data = _served_version(make_settings(PRED_MODEL_UUID=run_id))
+    assert (data["uri"], data["run_id"]) == (f"runs:/{run_id}/model", run_id)
+
+
+def test_unknown_run_stops_start_up_naming_the_setting(
+    registered_model: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    del registered_model  # only its tracking store is needed
+    app = create_app(make_settings(PRED_MODEL_UUID="0123456789abcdef0123456789abcdef"))
+    server = uvicorn.Server(uvicorn.Config(app, port=0, log_config=None, lifespan="on"))
+    with caplog.at_level(logging.INFO), pytest.raises(SystemExit):
+        server.run()
+    errors = [r.getMessage() for r in caplog.records if r.name.endswith("_fastapi.main")]
+    assert len(errors) == 1
+    assert "PRED_MODEL_UUID='runs:/0123456789abcdef0123456789abcdef/model'" in errors[0]

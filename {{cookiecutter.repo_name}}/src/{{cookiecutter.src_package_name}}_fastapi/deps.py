@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from pathlib import Path
 
 from fastapi import HTTPException, Request
 
@@ -46,6 +47,12 @@ def load_predictor(settings: Settings) -> SentimentPredictor:
         source = settings.model_source()
     except ModelSettingError as error:
         raise ModelLoadError(f"Cannot start the API: {error}") from None
+    problem = _local_model_problem(source.uri)
+    if problem:
+        raise ModelLoadError(
+            f"Cannot start the API: no model could be loaded from "
+            f"{source.setting}={redact(source.uri)!r} ({problem})"
+        )
     # Downloads from an artifact store would otherwise draw progress bars into the logs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
@@ -67,6 +74,18 @@ def load_predictor(settings: Settings) -> SentimentPredictor:
         predictor.info.run_id,
     )
     return predictor
+
+
+def _local_model_problem(uri: str) -> str | None:
+    """Why a local model folder cannot be loaded, in words MLflow does not give."""
+    if ":/" in uri:  # runs:/, models:/, gs://, file:// ...: MLflow resolves them
+        return None
+    path = Path(uri)
+    if not path.exists():
+        return "no such file or directory"
+    if path.is_dir() and not (path / "MLmodel").exists():
+        return "the folder holds no MLmodel file: not an MLflow model folder"
+    return None
 
 
 async def get_predictor(request: Request) -> SentimentPredictor:
