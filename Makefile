@@ -26,3 +26,13 @@ test-fast: $(STAMP)  ## Template tests that need no project install (seconds)
 
 clean:  ## Remove virtual environments and caches
 	rm -rf $(VENV) .venv-* .pytest_cache scratch
+
+# Serving benchmark (not part of `make test`): the API against a bare Starlette app and
+# batch inference against the model alone, on the aclImdb train tarball (2-3 minutes).
+# BENCH_PYTHON needs the project's dependencies and cookiecutter.
+.PHONY: bench-serving
+BENCH_PYTHON ?= $(PYTHON)
+IMDB_TARBALL ?=
+bench-serving:  ## Benchmark API and batch inference (IMDB_TARBALL=<aclImdb train .tar.gz>)
+	@test -n "$(IMDB_TARBALL)" || { echo "Set IMDB_TARBALL=<path to the aclImdb train tarball>" >&2; exit 2; }
+	$(BENCH_PYTHON) benchmarks/bench_serving.py --data "$(IMDB_TARBALL)" $(BENCH_ARGS)
