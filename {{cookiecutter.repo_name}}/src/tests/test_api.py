@@ -137,6 +137,21 @@ def test_bad_bodies_get_422_with_a_reason(client: httpx.Client, body: Any, reaso
     assert reason in response.text
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"reviews": [{"id": 1, "text": "\\ud800 lone surrogate"}]}',
+        b'{"reviews": [{"id": 1e400, "text": "x"}]}',
+        b'{"reviews": NaN}',
+        b'{"reviews": [{"id": 1, "text": "x"}], "extra": Infinity}',
+    ],
+)
+def test_inputs_that_cannot_be_echoed_still_get_422(client: httpx.Client, content: bytes) -> None:
+    response = client.post(PREDICT, content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert all("input" not in error for error in response.json()["detail"])
+
+
 def test_repeated_ids_are_named(client: httpx.Client) -> None:
     response = client.post(PREDICT, json={"reviews": [_review(7), _review(7), _review(9)]})
     assert response.status_code == 422

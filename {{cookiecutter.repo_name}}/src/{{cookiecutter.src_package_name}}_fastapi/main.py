@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 
 from {{ cookiecutter.src_package_name }} import __doc__ as project_doc
 from {{ cookiecutter.src_package_name }} import __version__
@@ -39,6 +41,21 @@ def _configure_logging(settings: Settings) -> None:
     if logging.getLogger().handlers:
         return
     setup_logging(Path(settings.API_LOG_CONFIG or DEFAULT_LOGGING_CONFIG))
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """422 with each error's type, location and message, without echoing the input.
+
+    FastAPI's default answer repeats the offending input, which can be the whole body
+    (megabytes), and fails with a 500 when that input cannot be written back as JSON
+    (``NaN``, ``1e400``, a lone surrogate such as ``"\\ud800"``).
+    """
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {"type": error["type"], "loc": list(error["loc"]), "msg": error["msg"]}
+        for error in exc.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": detail})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.state.settings = settings
     app.state.predictor = None
     app.include_router(health.ROUTER, prefix=API_PREFIX)
