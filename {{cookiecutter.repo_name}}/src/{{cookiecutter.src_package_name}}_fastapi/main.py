@@ -96,8 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.state.settings = settings
     app.state.predictor = None
-    app.include_router(health.ROUTER, prefix=API_PREFIX)
+    # Routes are matched in order: the busiest first.
     app.include_router(model.build_router(settings), prefix=API_PREFIX)
+    app.include_router(health.ROUTER, prefix=API_PREFIX)
     app.add_middleware(RequestGuard, max_body_bytes=settings.API_MAX_BODY_BYTES)
     if settings.API_CORS_ORIGINS:
         app.add_middleware(
