@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -385,7 +386,13 @@ def run_batch_inference(settings: BatchSettings) -> Summary:
             yield path
 
     writer = _Writer(output, predictor.info, append=bool(done))
-    progress = tqdm(unit="file", disable=not settings.progress, desc="batch inference")
+    progress = tqdm(
+        unit="file",
+        desc="batch inference",
+        disable=not settings.progress,
+        # In a pod's log (no terminal) a line every 30 s, not ten a second.
+        mininterval=0.1 if sys.stderr.isatty() else 30.0,
+    )
     try:
         for results in _results(settings, tree, predictor, _batches(todo(), settings.batch_size)):
             writer.write(results)
