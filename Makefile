@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/template-tests.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help demo test test-fast venv clean bench
+.PHONY: help demo test test-fast venv clean bench bench-serving
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,5 +30,11 @@ test-fast: $(STAMP)  ## Template tests that need no project install (seconds)
 clean:  ## Remove virtual environments and caches
 	rm -rf $(VENV) .venv-* .pytest_cache scratch
 
-bench: $(STAMP)  ## Pipeline benchmark on the real IMDB tarball (not part of test; BENCH_PYTHON=venv python)
+# Benchmarks (not part of `make test`) on the aclImdb train tarball. BENCH_PYTHON names a
+# Python with the project's dependencies (and cookiecutter for bench-serving).
+bench: $(STAMP)  ## Pipeline benchmark: data prep, training, hand-written baseline (BENCH_PYTHON=venv python)
 	$(BIN)/python benchmarks/bench_pipeline.py $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON))
+
+bench-serving:  ## Benchmark API and batch inference (IMDB_TARBALL=<aclImdb train .tar.gz>)
+	@test -n "$(IMDB_TARBALL)" || { echo "Set IMDB_TARBALL=<path to the aclImdb train tarball>" >&2; exit 2; }
+	$(or $(BENCH_PYTHON),$(PYTHON)) benchmarks/bench_serving.py --data "$(IMDB_TARBALL)" $(BENCH_ARGS)

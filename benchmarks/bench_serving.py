@@ -1,0 +1,530 @@
+#!/usr/bin/env python3
+"""Benchmark the generated project's API and batch inference on the IMDB train set.
+
+What it measures (all on 127.0.0.1, bounded in count and time):
+
+* API: latency of the guide's two-review request, sequential on one keep-alive
+  connection (p50/p99), and throughput with 8 concurrent clients, for the generated
+  FastAPI app and for a bare Starlette app that calls the same predictor (no
+  validation), both under ``gunicorn -w 2 -k uvicorn_worker.UvicornWorker``.
+  The two servers alternate within each repetition; the verdict uses the median of
+  the per-repetition throughput ratios.
+* Batch: files/s of ``run_batch_inference`` over the 25,000 extracted review files
+  (2 workers), against the model's own ``predict_proba`` over the same texts, already
+  in memory and cleaned, in batches of the same size in one process; alternated too.
+
+Usage (a Python with the project's dependencies and cookiecutter)::
+
+    python benchmarks/bench_serving.py --data aclImdb-train.tar.gz [--model MODEL_DIR]
+
+Without ``--model``, a CountVectorizer(binary, 1-2 grams) + LogisticRegression is
+trained on the tarball's texts first (about half a minute). Results: a table on
+stdout and ``<workdir>/bench-serving.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+PREDICT = "/api/v1/model/predict"
+READY = "/api/v1/health/ready"
+GUIDE_BODY = json.dumps(
+    {
+        "reviews": [
+            {"id": 9176, "text": "This movie is quite boring."},
+            {"id": 71, "text": "This movie is awesome."},
+        ]
+    }
+).encode()
+
+BARE_APP = '''
+"""Bare Starlette reference: parse JSON, one vectorised predict, JSONResponse."""
+import json
+import os
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from {pkg}.modeling.predictor import SentimentPredictor
+
+STATE = {{}}
+
+
+@asynccontextmanager
+async def lifespan(app):
+    STATE["predictor"] = SentimentPredictor.load(os.environ["PRED_MODEL_PATH"])
+    yield
+
+
+async def predict(request):
+    reviews = json.loads(await request.body())["reviews"]
+    predictions = STATE["predictor"].predict([r["text"] for r in reviews])
+    return JSONResponse(
+        {{"data": [
+            {{"review_id": r["id"], "sentiment": p.sentiment, "probability": p.probability}}
+            for r, p in zip(reviews, predictions)
+        ]}}
+    )
+
+
+async def ready(request):
+    return JSONResponse({{"status": "ready"}})
+
+
+app = Starlette(
+    routes=[Route("{predict}", predict, methods=["POST"]), Route("{ready}", ready)],
+    lifespan=lifespan,
+)
+'''
+
+
+def log(message: str) -> None:
+    """Progress on stderr."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def extract(tarball: Path, dest: Path) -> Path:
+    """Extract the tarball's train/{pos,neg}/*.txt files; return the train folder."""
+    train = dest / "aclImdb" / "train"
+    if not (train / "pos").is_dir():
+        log(f"extracting {tarball} -> {dest}")
+        with tarfile.open(tarball) as archive:
+            members = [
+                m
+                for m in archive.getmembers()
+                if m.isfile() and ("/train/pos/" in m.name or "/train/neg/" in m.name)
+            ]
+            archive.extractall(dest, members=members, filter="data")
+    for sub in train.iterdir():  # keep only the review folders
+        if sub.name not in {"pos", "neg"}:
+            shutil.rmtree(sub) if sub.is_dir() else sub.unlink()
+    return train
+
+
+def bake(workdir: Path) -> tuple[Path, str]:
+    """Bake the template with the default answers; return (project dir, package name)."""
+    from cookiecutter.main import cookiecutter  # pylint: disable=import-outside-toplevel
+
+    out = workdir / "bake"
+    shutil.rmtree(out, ignore_errors=True)
+    project = Path(cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(out)))
+    package = next(p.name for p in (project / "src").iterdir() if (p / "modeling").is_dir())
+    return project, package
+
+
+def read_texts(train: Path) -> tuple[list[Path], list[str], list[int]]:
+    paths = sorted(train.rglob("*.txt"))
+    texts = [p.read_text(encoding="utf-8") for p in paths]
+    labels = [1 if p.parent.name == "pos" else 0 for p in paths]
+    return paths, texts, labels
+
+
+def train_model(texts: list[str], labels: list[int], dest: Path) -> Path:
+    """Fit the default kind of model and save it in MLflow's format."""
+    # pylint: disable=import-outside-toplevel
+    import mlflow.sklearn
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from_pkg = sys.modules["bench_pkg_text"]
+    log(f"training CountVectorizer(binary, 1-2 grams) + LogisticRegression on {len(texts)} texts")
+    start = time.perf_counter()
+    model = make_pipeline(
+        CountVectorizer(binary=True, ngram_range=(1, 2), min_df=2),
+        LogisticRegression(C=0.1, solver="liblinear"),
+    )
+    model.fit(from_pkg.clean_texts(texts), labels)
+    log(f"trained in {time.perf_counter() - start:.1f} s")
+    shutil.rmtree(dest, ignore_errors=True)
+    mlflow.sklearn.save_model(model, str(dest))
+    return dest
+
+
+# --------------------------------------------------------------------------- servers
+
+
+class Server:
+    """A gunicorn server started by PID and always stopped by PID."""
+
+    def __init__(self, name: str, app: str, cwd: Path, env: dict[str, str], log_path: Path):
+        self.name, self.app, self.cwd, self.env, self.log_path = name, app, cwd, env, log_path
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Server:
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        args = [str(gunicorn), self.app, "-b", f"127.0.0.1:{self.port}", "-w", "2",
+                "-k", "uvicorn_worker.UvicornWorker"]  # fmt: skip
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                args, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log_path}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", READY)
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} not ready; see {self.log_path}")
+            time.sleep(0.2)
+        time.sleep(2.0)  # let both workers finish loading (one answering is not both)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+def post(conn: http.client.HTTPConnection, body: bytes) -> tuple[int, bytes]:
+    conn.request("POST", PREDICT, body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def sequential(port: int, body: bytes, count: int, warmup: int) -> dict[str, Any]:
+    """Latency of ``count`` requests, one after another on one keep-alive connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    first = None
+    errors = 0
+    for _ in range(warmup):
+        status, data = post(conn, body)
+        first = first or data
+    latencies = []
+    for _ in range(count):
+        start = time.perf_counter()
+        status, data = post(conn, body)
+        latencies.append((time.perf_counter() - start) * 1000.0)
+        errors += status != 200 or data != first
+    conn.close()
+    latencies.sort()
+    return {
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "requests": count,
+        "errors": errors,
+        "answer": json.loads(first or b"null"),
+    }
+
+
+def worker_pids(master: int) -> list[int]:
+    """PIDs of a gunicorn master's workers (its child processes)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                pids.append(int(entry))
+    return sorted(pids)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def concurrent(port: int, body: bytes, clients: int, seconds: float, warmup: float,
+               workers: list[int]) -> dict:  # fmt: skip
+    """Requests per second with ``clients`` threads, each on its own connection.
+
+    Also the CPU time each server worker spent in the measured window: per request it
+    is the steadiest number on a shared machine, and a worker with almost none shows
+    that the connections all landed on the other one.
+    """
+    start_at = time.perf_counter() + warmup
+    stop_at = start_at + seconds
+    counts = [0] * clients
+    errors = [0] * clients
+    cpu: dict[str, list[float]] = {}
+
+    def sample_cpu() -> None:
+        time.sleep(max(0.0, start_at - time.perf_counter()))
+        cpu["start"] = [cpu_seconds(pid) for pid in workers]
+        time.sleep(max(0.0, stop_at - time.perf_counter()))
+        cpu["stop"] = [cpu_seconds(pid) for pid in workers]
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        reference = None
+        while True:
+            now = time.perf_counter()
+            if now >= stop_at:
+                break
+            try:
+                status, data = post(conn, body)
+                reference = reference or data
+                ok = status == 200 and data == reference
+            except OSError:
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            if start_at <= now and time.perf_counter() <= stop_at:
+                counts[i] += 1
+                errors[i] += not ok
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    threads.append(threading.Thread(target=sample_cpu))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    used = [b - a for a, b in zip(cpu["start"], cpu["stop"], strict=True)]
+    requests = max(1, sum(counts))
+    return {"rps": sum(counts) / seconds, "requests": sum(counts), "errors": sum(errors),
+            "per_client": counts, "worker_cpu_s": used,
+            "cpu_ms_per_req": 1000.0 * sum(used) / requests}  # fmt: skip
+
+
+def measure_server(server: Server, args: argparse.Namespace, big_body: bytes) -> dict[str, Any]:
+    seq = sequential(server.port, GUIDE_BODY, args.seq, warmup=50)
+    workers = worker_pids(server.process.pid)
+    conc = concurrent(server.port, GUIDE_BODY, args.clients, args.duration, warmup=2.0,
+                      workers=workers)  # fmt: skip
+    big = sequential(server.port, big_body, 30, warmup=3)
+    big.pop("answer")
+    log(
+        f"  {server.name:5s} seq p50 {seq['p50_ms']:.2f} ms p99 {seq['p99_ms']:.2f} ms | "
+        f"@{args.clients} {conc['rps']:.0f} req/s ({conc['errors']} errors, "
+        f"{conc['cpu_ms_per_req']:.2f} CPU ms/req, workers "
+        f"{'/'.join(f'{c:.1f}' for c in conc['worker_cpu_s'])} s) | "
+        f"100 reviews p50 {big['p50_ms']:.1f} ms"
+    )
+    return {"seq": seq, "concurrent": conc, "hundred_reviews": big}
+
+
+def bench_api(args: argparse.Namespace, project: Path, package: str, model: Path,
+              texts: list[str], workdir: Path) -> dict[str, Any]:  # fmt: skip
+    bare_dir = workdir / "bare"
+    bare_dir.mkdir(exist_ok=True)
+    (bare_dir / "bare_app.py").write_text(
+        BARE_APP.format(pkg=package, predict=PREDICT, ready=READY), encoding="utf-8"
+    )
+    src = project / "src"
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("PRED_", "API_"))}
+    env = {**base_env, "HOME": str(workdir), "PRED_MODEL_PATH": str(model),
+           "PYTHONPATH": str(src)}  # fmt: skip
+    rng = random.Random(0)
+    big_body = json.dumps(
+        {"reviews": [{"id": i, "text": t} for i, t in enumerate(rng.sample(texts, 100))]}
+    ).encode()
+    servers = {
+        "bare": ("bare_app:app", bare_dir),
+        "api": (f"{package}_fastapi.main:APP", src),
+    }
+    reps = []
+    for rep in range(args.reps):
+        order = ["bare", "api"] if rep % 2 == 0 else ["api", "bare"]
+        log(f"API repetition {rep + 1}/{args.reps} ({' then '.join(order)})")
+        result = {}
+        for name in order:
+            app, cwd = servers[name]
+            with Server(name, app, cwd, env, workdir / f"{name}.log") as server:
+                result[name] = measure_server(server, args, big_body)
+        api, bare = result["api"]["concurrent"], result["bare"]["concurrent"]
+        result["ratio"] = api["rps"] / bare["rps"]
+        result["cpu_ratio"] = bare["cpu_ms_per_req"] / api["cpu_ms_per_req"]
+        log(f"  api/bare throughput ratio {result['ratio']:.2f} "
+            f"(CPU per request: bare/api {result['cpu_ratio']:.2f})")  # fmt: skip
+        reps.append(result)
+    return {"repetitions": reps}
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def bench_batch(args: argparse.Namespace, train: Path, model: Path, texts: list[str],
+                workdir: Path) -> dict[str, Any]:  # fmt: skip
+    # pylint: disable=import-outside-toplevel
+    batch = sys.modules["bench_pkg_batch"]
+    predictor_mod = sys.modules["bench_pkg_predictor"]
+    text_mod = sys.modules["bench_pkg_text"]
+
+    predictor = predictor_mod.SentimentPredictor.load(str(model))
+    cleaned = text_mod.clean_texts(texts)
+    size = args.batch_size
+    reps = []
+    for rep in range(args.reps):
+        log(f"batch repetition {rep + 1}/{args.reps}")
+        result: dict[str, Any] = {}
+        for name in (["model", "batch"] if rep % 2 == 0 else ["batch", "model"]):
+            if name == "model":
+                start = time.perf_counter()
+                for i in range(0, len(cleaned), size):
+                    predictor.model.predict_proba(cleaned[i : i + size])
+                seconds = time.perf_counter() - start
+                result["model"] = {"files": len(cleaned), "seconds": seconds,
+                                   "rate": len(cleaned) / seconds}  # fmt: skip
+            else:
+                out = workdir / f"batch-out-{rep}"
+                shutil.rmtree(out, ignore_errors=True)
+                start = time.perf_counter()
+                summary = batch.run_batch_inference(
+                    batch.BatchSettings(
+                        input_data_dir=str(train), output_dir=str(out), model_path=str(model),
+                        batch_size=size, num_workers=args.batch_workers, resume=False,
+                        progress=False,
+                    )
+                )  # fmt: skip
+                wall = time.perf_counter() - start
+                lines = sum(1 for _ in open(summary.output_path, encoding="utf-8"))
+                result["batch"] = {**summary.as_dict(), "wall_seconds": wall, "lines": lines}
+            log(f"  {name:5s} {result[name]['rate']:.0f} files/s")
+        result["ratio"] = result["batch"]["rate"] / result["model"]["rate"]
+        log(f"  batch/model rate ratio {result['ratio']:.2f}")
+        reps.append(result)
+    return {"batch_size": size, "repetitions": reps}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def import_project(src: Path, package: str) -> None:
+    sys.path.insert(0, str(src))
+    import importlib  # pylint: disable=import-outside-toplevel
+
+    sys.modules["bench_pkg_text"] = importlib.import_module(f"{package}.data_prep.text")
+    sys.modules["bench_pkg_predictor"] = importlib.import_module(f"{package}.modeling.predictor")
+    sys.modules["bench_pkg_batch"] = importlib.import_module(f"{package}.inference.batch")
+
+
+def report(results: dict[str, Any]) -> bool:
+    """Print the summary table; return whether every target is met."""
+    api = results["api"]["repetitions"]
+    ok = True
+    print("\nAPI (gunicorn -w 2 -k uvicorn_worker.UvicornWorker, 127.0.0.1)")
+    print(f"{'rep':>3} {'server':6} {'seq p50 ms':>10} {'seq p99 ms':>10} {'req/s @8':>9} "
+          f"{'CPU ms/req':>10} {'errors':>6} {'100-rev p50 ms':>14}")  # fmt: skip
+    errors = 0
+    for i, rep in enumerate(api, 1):
+        for name in ("bare", "api"):
+            r = rep[name]
+            e = r["seq"]["errors"] + r["concurrent"]["errors"] + r["hundred_reviews"]["errors"]
+            errors += e
+            print(f"{i:>3} {name:6} {r['seq']['p50_ms']:>10.2f} {r['seq']['p99_ms']:>10.2f} "
+                  f"{r['concurrent']['rps']:>9.0f} {r['concurrent']['cpu_ms_per_req']:>10.2f} {e:>6} "
+                  f"{r['hundred_reviews']['p50_ms']:>14.1f}")  # fmt: skip
+    p50 = statistics.median(rep["api"]["seq"]["p50_ms"] for rep in api)
+    p99 = statistics.median(rep["api"]["seq"]["p99_ms"] for rep in api)
+    ratio = statistics.median(rep["ratio"] for rep in api)
+    ratios = ", ".join(f"{rep['ratio']:.2f}" for rep in api)
+    cpu_ratio = statistics.median(rep["cpu_ratio"] for rep in api)
+    cpu_ratios = ", ".join(f"{rep['cpu_ratio']:.2f}" for rep in api)
+    print(f"median CPU-per-request ratio bare/api: {cpu_ratio:.2f} ({cpu_ratios})")
+    checks = [
+        (f"API guide request p50 {p50:.2f} ms (median of reps) < 5 ms", p50 < 5),
+        (f"API guide request p99 {p99:.2f} ms (median of reps) < 20 ms", p99 < 20),
+        (f"API/bare throughput @8, median ratio {ratio:.2f} ({ratios}) >= 0.80", ratio >= 0.8),
+        (f"API errors {errors} == 0", errors == 0),
+    ]
+    batch = results["batch"]["repetitions"]
+    print("\nBatch inference over the 25,000 files (rates in files/s)")
+    print(f"{'rep':>3} {'model alone':>11} {'batch':>8} {'ratio':>6} {'errors':>6} {'lines':>6}")
+    for i, rep in enumerate(batch, 1):
+        print(f"{i:>3} {rep['model']['rate']:>11.0f} {rep['batch']['rate']:>8.0f} "
+              f"{rep['ratio']:>6.2f} {rep['batch']['errors']:>6} {rep['batch']['lines']:>6}")  # fmt: skip
+    bratio = statistics.median(rep["ratio"] for rep in batch)
+    complete = all(rep["batch"]["lines"] == rep["model"]["files"] for rep in batch)
+    checks += [
+        (f"batch/model rate, median ratio {bratio:.2f} >= 0.90", bratio >= 0.9),
+        ("batch output has one line per file", complete),
+    ]
+    print()
+    for text, passed in checks:
+        ok &= passed
+        print(f"{'PASS' if passed else 'FAIL'}  {text}")
+    results["verdict"] = {text: passed for text, passed in checks}
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="aclImdb train tarball")
+    parser.add_argument("--model", type=Path, help="MLflow model folder (default: train one)")
+    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temp dir)")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--seq", type=int, default=500, help="sequential requests per server")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds @ clients")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-workers", type=int, default=2)
+    parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--skip-batch", action="store_true")
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    log(f"workdir {workdir}")
+    train = extract(args.data, workdir / "data")
+    project, package = bake(workdir)
+    import_project(project / "src", package)
+    _, texts, labels = read_texts(train)
+    log(f"{len(texts)} review files")
+    model = args.model or train_model(texts, labels, workdir / "model")
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                    "loadavg_start": os.getloadavg()},  # fmt: skip
+        "model": str(model),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
+    if not args.skip_api:
+        results["api"] = bench_api(args, project, package, model, texts, workdir)
+    if not args.skip_batch:
+        results["batch"] = bench_batch(args, train, model, texts, workdir)
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    ok = report(results) if not (args.skip_api or args.skip_batch) else True
+    out = workdir / "bench-serving.json"
+    out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    print(f"\nresults: {out}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Batch inference over a folder of review files (one review per ``.txt`` file).
+
+    python src/batch_inferencing.py inference.model_path=<PATH_TO_MODEL> \\
+        inference.input_data_dir=<DIR_OF_TXT_FILES>
+
+Writes ``batch-infer-res.jsonl`` into this run's output folder (Hydra's
+``outputs/<date>/<time>``, or ``inference.output_dir``). Settings: the
+``inference`` section of ``conf/base/pipelines.yml``.
+"""
+
+import logging
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from {{ cookiecutter.src_package_name }} import hydra_yml
+from {{ cookiecutter.src_package_name }}.general_utils import setup_logging
+from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, run_batch_inference
+
+# Hydra 1.4 reads only .yaml files; this lets it read conf/base/pipelines.yml.
+hydra_yml.enable_yml_configs()
+LOGGER = logging.getLogger(__name__)
+
+
+@hydra.main(version_base="1.3", config_path="../conf/base", config_name="pipelines")
+def main(cfg: DictConfig) -> None:
+    """Predict every review file of the configured folder (this run's shard of it)."""
+    setup_logging()
+    config = OmegaConf.to_container(cfg.inference, resolve=True)
+    try:
+        settings = BatchSettings.from_config(config, HydraConfig.get().runtime.output_dir)
+        run_batch_inference(settings)
+    except (ValueError, FileNotFoundError) as error:
+        LOGGER.error("Batch inference not run: %s", error)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()  # pylint: disable=no-value-for-parameter

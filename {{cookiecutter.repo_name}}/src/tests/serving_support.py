@@ -1,0 +1,99 @@
+"""Helpers for the API and batch inference tests: a tiny real model and a real server.
+
+Not a test module: the tests import it (pytest puts ``src/tests`` on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+#: The guide's request body.
+GUIDE_REQUEST = {
+    "reviews": [
+        {"id": 9176, "text": "This movie is quite boring."},
+        {"id": 71, "text": "This movie is awesome."},
+    ]
+}
+
+_POSITIVE = [
+    "An awesome movie, great acting and a wonderful plot.",
+    "I loved it. Brilliant, fun and moving.",
+    "A wonderful film, awesome from start to end.",
+    "Great fun, great cast, loved every minute.",
+    "Brilliant direction and an awesome <b>score</b>.",
+    "This movie is great and the story is wonderful.",
+]
+_NEGATIVE = [
+    "A boring movie, awful acting and a dull plot.",
+    "I hated it. Terrible, dull and quite boring.",
+    "An awful film, boring from start to end.",
+    "Bad fun, bad cast, hated every minute.",
+    "Terrible direction and a boring <br /> score.",
+    "This movie is awful and the story is quite boring.",
+]
+
+
+def fit_tiny_model():  # returns a scikit-learn Pipeline
+    """Fit a small vectoriser + logistic regression on a dozen reviews (label 1 = positive)."""
+    # pylint: disable=import-outside-toplevel
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    model = make_pipeline(
+        CountVectorizer(binary=True, ngram_range=(1, 2)), LogisticRegression(C=10.0)
+    )
+    model.fit(_POSITIVE + _NEGATIVE, [1] * len(_POSITIVE) + [0] * len(_NEGATIVE))
+    return model
+
+
+def save_tiny_model(path: Path) -> Path:
+    """Save the tiny model in MLflow's sklearn format into ``path`` and return it."""
+    import mlflow.sklearn  # pylint: disable=import-outside-toplevel
+
+    mlflow.sklearn.save_model(fit_tiny_model(), str(path))
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_server(app: FastAPI, timeout: float = 30.0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yield its base URL.
+
+    The lifespan runs as in production, so the model is loaded by the app itself.
+    """
+    import uvicorn  # pylint: disable=import-outside-toplevel
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the server stopped during start-up")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise TimeoutError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)

@@ -1,0 +1,427 @@
+"""The REST API through a real HTTP client against a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from pydantic import ValidationError
+from serving_support import GUIDE_REQUEST, fit_tiny_model, running_server, save_tiny_model
+
+from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}_fastapi.config import ModelSettingError, Settings, redact
+from {{ cookiecutter.src_package_name }}_fastapi.deps import get_predictor
+from {{ cookiecutter.src_package_name }}_fastapi.main import create_app
+
+PREDICT = "/api/v1/model/predict"
+#: Small limits so that every refusal is cheap to provoke.
+LIMITS = {"API_MAX_REVIEWS": 5, "API_MAX_REVIEW_CHARS": 300, "API_MAX_BODY_BYTES": 4096}
+
+
+def make_settings(**values: Any) -> Settings:
+    """Settings that ignore any PRED_MODEL_* variables of the calling shell."""
+    model = {"PRED_MODEL_URI": None, "PRED_MODEL_PATH": None, "PRED_MODEL_UUID": None}
+    return Settings(**{**model, **values})
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny real model in MLflow's format."""
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "model")
+
+
+@pytest.fixture(scope="module")
+def base_url(model_dir: Path) -> Iterator[str]:
+    """A server whose lifespan loads the tiny model from PRED_MODEL_PATH."""
+    settings = make_settings(PRED_MODEL_PATH=str(model_dir), **LIMITS)
+    with running_server(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture()
+def client(base_url: str) -> Iterator[httpx.Client]:
+    """An HTTP client of the running server."""
+    with httpx.Client(base_url=base_url, timeout=10.0) as http:
+        yield http
+
+
+def test_guide_request_is_answered_per_review(client: httpx.Client, model_dir: Path) -> None:
+    response = client.post(PREDICT, json=GUIDE_REQUEST, headers={"accept": "application/json"})
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert [item["review_id"] for item in data] == [9176, 71]
+    assert [item["sentiment"] for item in data] == ["negative", "positive"]
+    expected = SentimentPredictor.load(model_dir).predict_proba(
+        [review["text"] for review in GUIDE_REQUEST["reviews"]]
+    )
+    np.testing.assert_allclose([item["probability"] for item in data], expected, rtol=1e-12)
+
+
+def test_answers_keep_request_order(client: httpx.Client) -> None:
+    reviews = [
+        {"id": 5, "text": "awesome and wonderful"},
+        {"id": -3, "text": "boring and awful"},
+        {"id": 0, "text": "<p>great fun</p>"},
+    ]
+    response = client.post(PREDICT, json={"reviews": reviews})
+    assert response.status_code == 200, response.text
+    assert [d["review_id"] for d in response.json()["data"]] == [5, -3, 0]
+    assert [d["sentiment"] for d in response.json()["data"]] == [
+        "positive",
+        "negative",
+        "positive",
+    ]
+
+
+def test_version_names_the_model(client: httpx.Client, model_dir: Path) -> None:
+    response = client.get("/api/v1/model/version")
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["uri"] == str(model_dir)
+    assert data["threshold"] == 0.5
+    assert set(data) == {"uri", "run_id", "registered_name", "version", "alias", "threshold"}
+
+
+def test_health_and_ready(client: httpx.Client) -> None:
+    assert client.get("/api/v1/health/live").json() == {"status": "ok"}
+    ready = client.get("/api/v1/health/ready")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+
+
+def test_openapi_and_docs_are_served(client: httpx.Client) -> None:
+    schema = client.get("/api/v1/openapi.json").json()
+    assert PREDICT in schema["paths"]
+    review = schema["components"]["schemas"]["Review"]["properties"]
+    assert review["text"]["maxLength"] == LIMITS["API_MAX_REVIEW_CHARS"]
+    assert "swagger" in client.get("/docs").text.lower()
+
+
+def _review(i: int, text: str = "fine") -> dict[str, Any]:
+    return {"id": i, "text": text}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"reviews": [_review(i) for i in range(6)]}, "at most 5"),
+        ({"reviews": [_review(1, "a" * 301)]}, "at most 300 characters"),
+        ({"reviews": []}, "at least 1"),
+        ({"reviews": [_review(1, "")]}, "at least 1 character"),
+        ({"reviews": [_review(1, " \n\t ")]}, "pattern"),
+        ({"reviews": [_review(7), _review(8), _review(7)]}, "unique"),
+        ({"reviews": [{"id": True, "text": "fine"}]}, "valid integer"),
+        ({"reviews": [{"id": "1", "text": "fine"}]}, "valid integer"),
+        ({"reviews": [{"id": 1.0, "text": "fine"}]}, "valid integer"),
+        ({"reviews": [{"id": 1, "text": 5}]}, "valid string"),
+        ({"reviews": [{"id": 1}]}, "missing"),
+        ({"reviews": [{"id": 1, "text": "fine", "label": 1}]}, "not permitted"),
+        ({"review": [_review(1)]}, "missing"),
+        ([_review(1)], "valid dictionary"),
+        (None, "Field required"),
+    ],
+)
+def test_bad_bodies_get_422_with_a_reason(client: httpx.Client, body: Any, reason: str) -> None:
+    response = client.post(PREDICT, json=body)
+    assert response.status_code == 422, response.text
+    assert reason in response.text
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"reviews": [{"id": 1, "text": "\\ud800 lone surrogate"}]}',
+        b'{"reviews": [{"id": 1e400, "text": "x"}]}',
+        b'{"reviews": NaN}',
+        b'{"reviews": [{"id": 1, "text": "x"}], "extra": Infinity}',
+    ],
+)
+def test_inputs_that_cannot_be_echoed_still_get_422(client: httpx.Client, content: bytes) -> None:
+    response = client.post(PREDICT, content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert all("input" not in error for error in response.json()["detail"])
+
+
+def test_repeated_ids_are_named(client: httpx.Client) -> None:
+    response = client.post(PREDICT, json={"reviews": [_review(7), _review(7), _review(9)]})
+    assert response.status_code == 422
+    assert "repeated: [7]" in response.text
+
+
+@pytest.mark.parametrize("content", [b"{bad json", b'{"reviews": [', b"\xff\xfe", b""])
+def test_malformed_json_is_a_client_error(client: httpx.Client, content: bytes) -> None:
+    response = client.post(PREDICT, content=content, headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["detail"]
+
+
+def test_body_over_the_limit_gets_413(client: httpx.Client) -> None:
+    body = json.dumps({"reviews": [_review(1, "x" * 5000)]}).encode()
+    response = client.post(PREDICT, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert "4096 bytes" in response.json()["detail"]
+
+
+def test_chunked_body_over_the_limit_gets_413(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"reviews": [{"id": 1, "text": "'
+        for _ in range(10):
+            yield b"y" * 1000
+        yield b'"}]}'
+
+    response = client.post(PREDICT, content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+
+
+def test_chunked_body_under_the_limit_is_served(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield json.dumps(GUIDE_REQUEST).encode()
+
+    response = client.post(PREDICT, content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+
+
+def test_wrong_method_is_405(client: httpx.Client) -> None:
+    assert client.get(PREDICT).status_code == 405
+
+
+def test_one_log_line_per_request_without_the_body(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "my-private-review-text"
+
+    def our_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name.endswith("_fastapi.middleware")]
+
+    with caplog.at_level(logging.INFO):
+        client.post(PREDICT, json={"reviews": [_review(1, secret)]}, params={"token": "s3cr3t"})
+        # The server thread logs after the response is sent: wait for its line.
+        deadline = time.monotonic() + 5
+        while not our_lines() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+    lines = our_lines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"POST {PREDICT} 200 ")
+    assert lines[0].endswith("ms")
+    # The client's own log (httpx) and uvicorn's access log (off under gunicorn unless
+    # --access-logfile is given) are not the API's; every other line must be clean.
+    server_text = "\n".join(
+        r.getMessage() for r in caplog.records if r.name not in {"httpx", "uvicorn.access"}
+    )
+    assert secret not in server_text
+    assert "s3cr3t" not in server_text
+
+
+def test_large_requests_are_predicted_off_the_event_loop_with_the_same_answer(
+    model_dir: Path,
+) -> None:
+    body = {"reviews": [_review(i, "awesome fun but boring plot " * 10) for i in range(5)]}
+    answers = []
+    for inline_chars in (0, 10_000):
+        settings = make_settings(
+            PRED_MODEL_PATH=str(model_dir), API_INLINE_PREDICT_CHARS=inline_chars
+        )
+        with running_server(create_app(settings)) as url:
+            answers.append(httpx.post(url + PREDICT, json=body, timeout=10).json())
+    assert answers[0] == answers[1]
+    assert len(answers[0]["data"]) == 5
+
+
+def asgi_calls(app: Any, *calls: tuple[str, str, dict[str, Any]]) -> list[httpx.Response]:
+    """Send requests to an app in-process (no lifespan: the model is not loaded)."""
+
+    async def send_all() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return [await http.request(method, url, **kw) for method, url, kw in calls]
+
+    return asyncio.run(send_all())
+
+
+def test_predictor_dependency_can_be_overridden(model_dir: Path) -> None:
+    app = create_app(make_settings())
+    strict = SentimentPredictor.load(model_dir, threshold=0.999)
+    app.dependency_overrides[get_predictor] = lambda: strict
+    response, version = asgi_calls(
+        app, ("POST", PREDICT, {"json": GUIDE_REQUEST}), ("GET", "/api/v1/model/version", {})
+    )
+    assert [d["sentiment"] for d in response.json()["data"]] == ["negative", "negative"]
+    assert version.json()["data"]["threshold"] == 0.999
+
+
+def test_without_a_loaded_model_predict_is_503() -> None:
+    predict, ready = asgi_calls(
+        create_app(make_settings()),
+        ("POST", PREDICT, {"json": GUIDE_REQUEST}),
+        ("GET", "/api/v1/health/ready", {}),
+    )
+    assert predict.status_code == 503
+    assert "not loaded" in predict.json()["detail"]
+    assert (ready.status_code, ready.json()["status"]) == (503, "not ready")
+
+
+@pytest.mark.parametrize(
+    ("values", "setting"),
+    [
+        ({}, "PRED_MODEL_URI"),
+        ({"PRED_MODEL_PATH": "/nonexistent/model"}, "PRED_MODEL_PATH='/nonexistent/model'"),
+        ({"PRED_MODEL_PATH": "/nonexistent/model"}, "no such file or directory"),
+        ({"PRED_MODEL_URI": "/nonexistent/uri"}, "PRED_MODEL_URI='/nonexistent/uri'"),
+        ({"PRED_MODEL_PATH": "/"}, "no MLmodel file"),
+    ],
+)
+def test_missing_model_stops_start_up_with_one_clear_line(
+    values: dict[str, str], setting: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(make_settings(**values))
+    server = uvicorn.Server(uvicorn.Config(app, port=0, log_config=None, lifespan="on"))
+    with caplog.at_level(logging.INFO), pytest.raises(SystemExit) as stopped:
+        server.run()
+    assert stopped.value.code == 3
+    assert not server.started
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    ours = [r for r in errors if r.name.endswith("_fastapi.main")]
+    assert len(ours) == 1
+    assert setting in ours[0].getMessage()
+    assert "\n" not in ours[0].getMessage()
+    assert "Traceback" not in caplog.text
+    assert all(r.exc_info is None for r in errors)
+
+
+def test_importing_the_api_needs_no_model(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    src = Path(__file__).resolve().parents[1]
+    code = "import {{ cookiecutter.src_package_name }}_fastapi.main as m; print(type(m.APP).__name__)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=src,
+        env={**env, "PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "FastAPI"
+
+
+def test_model_setting_precedence() -> None:
+    both = make_settings(PRED_MODEL_URI="models:/m@champion", PRED_MODEL_PATH="/p")
+    assert (both.model_source().uri, both.model_source().setting) == (
+        "models:/m@champion",
+        "PRED_MODEL_URI",
+    )
+    path = make_settings(PRED_MODEL_PATH="/p", PRED_MODEL_UUID="abc")
+    assert (path.model_source().uri, path.model_source().run_id) == ("/p", "abc")
+    uuid = make_settings(PRED_MODEL_UUID="abc")
+    assert uuid.model_source().uri == "runs:/abc/model"
+    with pytest.raises(ModelSettingError, match="PRED_MODEL_PATH"):
+        make_settings().model_source()
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRED_MODEL_PATH", "/from/env")
+    monkeypatch.setenv("API_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("API_MAX_REVIEWS", "7")
+    settings = Settings()
+    assert settings.PRED_MODEL_PATH == "/from/env"
+    assert settings.API_CORS_ORIGINS == ["https://a.example", "https://b.example"]
+    assert settings.API_MAX_REVIEWS == 7
+    monkeypatch.setenv("API_CORS_ORIGINS", '["https://c.example"]')
+    assert Settings().API_CORS_ORIGINS == ["https://c.example"]
+
+
+def test_wildcard_cors_with_credentials_is_refused() -> None:
+    with pytest.raises(ValidationError, match="credentialed"):
+        make_settings(API_CORS_ORIGINS=["*"], API_CORS_ALLOW_CREDENTIALS=True)
+
+
+def test_cors_allows_only_the_configured_origins() -> None:
+    allowed, other = asgi_calls(
+        create_app(make_settings(API_CORS_ORIGINS=["https://ui.example"])),
+        ("GET", "/api/v1/health/live", {"headers": {"origin": "https://ui.example"}}),
+        ("GET", "/api/v1/health/live", {"headers": {"origin": "https://evil.example"}}),
+    )
+    assert allowed.headers["access-control-allow-origin"] == "https://ui.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_passwords_in_uris_are_hidden() -> None:
+    assert redact("https://u:pw@host/models/1") == "https://u:***@host/models/1"
+    assert redact("runs:/abc/model") == "runs:/abc/model"
+
+
+@pytest.fixture(scope="module")
+def registered_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The tiny model logged to a SQLite tracking store, registered, aliased ``champion``.
+
+    Yields the run id and the registered name, with MLFLOW_TRACKING_URI pointing at
+    the store.
+    """
+    import mlflow  # pylint: disable=import-outside-toplevel
+
+    folder = tmp_path_factory.mktemp("tracking")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        mlflow.set_tracking_uri(uri)
+        experiment = mlflow.create_experiment("api-test", artifact_location=(folder / "a").as_uri())
+        with mlflow.start_run(experiment_id=experiment) as run:
+            mlflow.sklearn.log_model(fit_tiny_model(), name="model")
+        name = "sentiment-api-test"
+        version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+        mlflow.MlflowClient().set_registered_model_alias(name, "champion", version.version)
+        try:
+            yield run.info.run_id, name
+        finally:
+            mlflow.set_tracking_uri(None)
+
+
+def _served_version(settings: Settings) -> dict[str, Any]:
+    with running_server(create_app(settings)) as url:
+        answer = httpx.post(url + PREDICT, json=GUIDE_REQUEST, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return httpx.get(url + "/api/v1/model/version", timeout=10).json()["data"]
+
+
+def test_registry_alias_is_served_and_named(registered_model: tuple[str, str]) -> None:
+    run_id, name = registered_model
+    data = _served_version(make_settings(PRED_MODEL_URI=f"models:/{name}@champion"))
+    assert (data["run_id"], data["registered_name"], data["version"], data["alias"]) == (
+        run_id,
+        name,
+        "1",
+        "champion",
+    )
+
+
+def test_run_id_alone_serves_the_runs_model(registered_model: tuple[str, str]) -> None:
+    run_id, _ = registered_model
+    data = _served_version(make_settings(PRED_MODEL_UUID=run_id))
+    assert (data["uri"], data["run_id"]) == (f"runs:/{run_id}/model", run_id)
+
+
+def test_unknown_run_stops_start_up_naming_the_setting(
+    registered_model: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    del registered_model  # only its tracking store is needed
+    app = create_app(make_settings(PRED_MODEL_UUID="0123456789abcdef0123456789abcdef"))
+    server = uvicorn.Server(uvicorn.Config(app, port=0, log_config=None, lifespan="on"))
+    with caplog.at_level(logging.INFO), pytest.raises(SystemExit):
+        server.run()
+    errors = [r.getMessage() for r in caplog.records if r.name.endswith("_fastapi.main")]
+    assert len(errors) == 1
+    assert "PRED_MODEL_UUID='runs:/0123456789abcdef0123456789abcdef/model'" in errors[0]

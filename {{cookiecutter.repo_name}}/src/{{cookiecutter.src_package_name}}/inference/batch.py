@@ -1,0 +1,419 @@
+"""Batch inference over a folder of review files, streamed in batches.
+
+Each ``.txt`` file is one review. Files are listed lazily in sorted order, kept
+if they belong to this run's shard, grouped into batches, and each batch is
+predicted in one vectorised call, in a pool of worker processes. Results are
+written, in input order, to a JSON Lines file that only gets its final name
+when the run is complete: an interrupted run leaves ``<name>.partial``, which a
+rerun with ``resume=True`` continues without duplicating any file.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any
+
+from tqdm import tqdm
+
+from ..modeling.predictor import DEFAULT_THRESHOLD, ModelInfo, SentimentPredictor
+from .files import InputTree, ReviewReadError, read_review, shard_of
+
+LOGGER = logging.getLogger(__name__)
+
+OUTPUT_FILENAME = "batch-infer-res.jsonl"
+PARTIAL_SUFFIX = ".partial"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+#: One result per file: (path, probability, sentiment, error). Errors have no prediction.
+Result = tuple[str, float | None, str | None, str | None]
+
+
+@dataclass(frozen=True)
+class BatchSettings:  # pylint: disable=too-many-instance-attributes
+    """What to predict, with which model, and where to write (the ``inference`` config).
+
+    Attributes
+    ----------
+    input_data_dir : str
+        Folder (local path or fsspec URL) with one review per ``.txt`` file, searched
+        recursively.
+    output_dir : str
+        Local folder for the results (by default the run's Hydra output folder).
+    model_path : str or None
+        Local MLflow model folder (the guide's setting); an MLflow URI works too.
+    model_uri : str or None
+        Any MLflow model URI (``models:/name@champion``, ``runs:/<id>/model``);
+        wins over ``model_path``.
+    output_filename : str
+        Name of the results file. Give each shard its own ``output_dir`` (as
+        ``scripts/batch-inferencing.sh`` does) or its own name.
+    batch_size : int
+        Files per vectorised predict call.
+    num_workers : int
+        Processes that read and predict batches; 1 runs in this process.
+    shard_index, num_shards : int
+        This run's share of the input: the files whose :func:`shard_of` equals
+        ``shard_index``. A Kubernetes Indexed Job sets ``JOB_COMPLETION_INDEX``.
+    resume : bool
+        Continue an interrupted run from its ``.partial`` file (and keep a complete
+        result as it is); ``False`` starts clean.
+    threshold : float
+        P(positive) from which a review is positive.
+    progress : bool
+        Show a progress bar on stderr.
+    suffix : str
+        File name ending of the review files.
+    """
+
+    input_data_dir: str
+    output_dir: str
+    model_path: str | None = None
+    model_uri: str | None = None
+    output_filename: str = OUTPUT_FILENAME
+    batch_size: int = 256
+    num_workers: int = 2
+    shard_index: int = 0
+    num_shards: int = 1
+    resume: bool = True
+    threshold: float = DEFAULT_THRESHOLD
+    progress: bool = True
+    suffix: str = ".txt"
+
+    def __post_init__(self) -> None:
+        if not self.model_uri and not self.model_path:
+            raise ValueError("set inference.model_path (a model folder) or inference.model_uri")
+        if self.batch_size < 1 or self.num_workers < 1:
+            raise ValueError("inference.batch_size and inference.num_workers must be >= 1")
+        if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
+            raise ValueError(
+                f"inference.shard_index must be in [0, {self.num_shards}), got {self.shard_index}"
+            )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], default_output_dir: str) -> BatchSettings:
+        """Build from the ``inference`` config section; unknown keys are refused."""
+        values = {k: v for k, v in dict(config).items() if v is not None}
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown inference settings: {sorted(unknown)}")
+        values.setdefault("output_dir", default_output_dir)
+        return cls(**values)
+
+    @property
+    def model_source(self) -> str:
+        """The model to load: ``model_uri`` if set, else ``model_path``."""
+        return str(self.model_uri or self.model_path)
+
+    @property
+    def output_path(self) -> Path:
+        """The results file. Shards that share an output folder need their own file names."""
+        return Path(self.output_dir) / self.output_filename
+
+
+@dataclass
+class Summary:  # pylint: disable=too-many-instance-attributes
+    """What a run did.
+
+    Attributes
+    ----------
+    output_path : str
+        The results file.
+    files : int
+        Files of this shard handled in this run (predicted or failed).
+    predicted, errors : int
+        How many of them got a prediction, and how many an error record.
+    resumed : int
+        Files already in the results of an interrupted earlier run, not redone.
+    seconds : float
+        Wall time of this run, model loading included.
+    load_seconds : float
+        Part of it spent loading the model (excluded from :attr:`rate`).
+    already_complete : bool
+        The results file existed and ``resume`` kept it.
+    """
+
+    output_path: str
+    files: int = 0
+    predicted: int = 0
+    errors: int = 0
+    resumed: int = 0
+    seconds: float = 0.0
+    load_seconds: float = 0.0
+    already_complete: bool = False
+    model: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Files per second while predicting (model loading excluded)."""
+        busy = self.seconds - self.load_seconds
+        return self.files / busy if busy > 0 else 0.0
+
+    def describe(self) -> str:
+        """One line for the log."""
+        if self.already_complete:
+            return f"{self.output_path} is already complete (resume=true keeps it); nothing to do"
+        return (
+            f"{self.files} files in {self.seconds:.1f} s ({self.rate:.0f} files/s after "
+            f"{self.load_seconds:.1f} s of model loading): "
+            f"{self.predicted} predicted, {self.errors} errors, {self.resumed} resumed "
+            f"from an earlier run -> {self.output_path}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields and the rate, for JSON."""
+        return {**asdict(self), "rate": self.rate}
+
+
+# The predictor and input of a worker process, set once per process.
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(
+    model_source: str, threshold: float, tree: InputTree, predictor: Any = None
+) -> None:
+    """Give this process its predictor (loaded once) and input folder."""
+    _WORKER["tree"] = tree
+    _WORKER["predictor"] = predictor or SentimentPredictor.load(model_source, threshold)
+
+
+def _predict_batch(paths: list[str]) -> list[Result]:
+    """Read a batch of files and predict the readable ones in one vectorised call."""
+    tree: InputTree = _WORKER["tree"]
+    predictor: SentimentPredictor = _WORKER["predictor"]
+    texts: list[str] = []
+    ok_paths: list[str] = []
+    errors: dict[str, str] = {}
+    for path in paths:
+        try:
+            texts.append(read_review(tree, path))
+            ok_paths.append(path)
+        except ReviewReadError as error:
+            errors[path] = str(error)
+    predictions = dict(zip(ok_paths, predictor.predict(texts), strict=True))
+    results: list[Result] = []
+    for path in paths:
+        if path in errors:
+            results.append((path, None, None, errors[path]))
+        else:
+            prediction = predictions[path]
+            results.append((path, prediction.probability, prediction.sentiment, None))
+    return results
+
+
+def _batches(paths: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(paths)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _read_done(partial: Path) -> set[str]:
+    """File paths already written by an interrupted run; drop a torn last line."""
+    done: set[str] = set()
+    good_bytes = 0
+    with partial.open("rb") as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break
+            if not line.endswith(b"\n"):
+                break
+            done.add(record["filepath"])
+            good_bytes += len(line)
+    with partial.open("r+b") as handle:
+        handle.truncate(good_bytes)
+    return done
+
+
+class _Writer:
+    """Write records to ``<output>.partial``; rename to the output only when complete."""
+
+    def __init__(self, output: Path, model: ModelInfo, append: bool) -> None:
+        self.output = output
+        self.partial = output.with_name(output.name + PARTIAL_SUFFIX)
+        self.model_version = _model_version(model)
+        self.model_run_id = model.run_id
+        output.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[str] = self.partial.open("a" if append else "w", encoding="utf-8")
+
+    def write(self, results: list[Result]) -> None:
+        """Append one batch's records and flush them, so a killed run keeps them."""
+        now = time.strftime(TIME_FORMAT, time.gmtime())
+        lines = []
+        for path, probability, sentiment, error in results:
+            record: dict[str, Any] = {
+                "time": now,
+                "filepath": path,
+                "logit_prob": probability,
+                "sentiment": sentiment,
+                "model_version": self.model_version,
+                "model_run_id": self.model_run_id,
+            }
+            if error is not None:
+                record["error"] = error
+            lines.append(json.dumps(record, ensure_ascii=False))
+        self._handle.write("\n".join(lines) + "\n")
+        self._handle.flush()
+
+    def commit(self) -> None:
+        """Make the results durable, then give them their final name atomically."""
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        os.replace(self.partial, self.output)
+
+    def close(self) -> None:
+        """Close without renaming (the run was interrupted)."""
+        if not self._handle.closed:
+            self._handle.close()
+
+
+def _model_version(info: ModelInfo) -> str:
+    """A short name of the model for each record: registry version, else run, else URI."""
+    if info.registered_name and info.version:
+        return f"{info.registered_name}/{info.version}"
+    if info.run_id:
+        return f"run:{info.run_id}"
+    return info.uri
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    # fork lets workers share the model loaded once in this process (copy-on-write).
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _results(
+    settings: BatchSettings,
+    tree: InputTree,
+    predictor: SentimentPredictor,
+    batches: Iterator[list[str]],
+) -> Iterator[list[Result]]:
+    """Predict batches in input order, with at most two batches per worker in flight."""
+    if settings.num_workers == 1:
+        _init_worker(settings.model_source, settings.threshold, tree, predictor)
+        yield from map(_predict_batch, batches)
+        return
+    context = _mp_context()
+    shared = predictor if context.get_start_method() == "fork" else None
+    if shared is not None:
+        # Forked workers share this process's objects (the model's vocabulary holds
+        # millions). Frozen, the garbage collector leaves them alone instead of scanning
+        # them in each worker, which also spares their memory pages from being copied.
+        gc.freeze()
+    pool = ProcessPoolExecutor(
+        max_workers=settings.num_workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(settings.model_source, settings.threshold, tree, shared),
+    )
+    pending: deque[Future[list[Result]]] = deque()
+    window = 2 * settings.num_workers
+    try:
+        for batch in batches:
+            pending.append(pool.submit(_predict_batch, batch))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        # On an error or interruption, drop the queued batches instead of finishing them.
+        pool.shutdown(wait=True, cancel_futures=True)
+        if shared is not None:
+            gc.unfreeze()
+
+
+def run_batch_inference(settings: BatchSettings) -> Summary:
+    """Predict every review file of this shard and write the results file.
+
+    Parameters
+    ----------
+    settings : BatchSettings
+        Input, model, output, batching, sharding and resume settings.
+
+    Returns
+    -------
+    Summary
+        Counts, errors, output path and rate; also logged.
+    """
+    start = time.perf_counter()
+    output = settings.output_path
+    summary = Summary(output_path=str(output))
+    partial = output.with_name(output.name + PARTIAL_SUFFIX)
+    if settings.resume and output.exists():
+        summary.already_complete = True
+        LOGGER.info(summary.describe())
+        return summary
+    done: set[str] = set()
+    if settings.resume and partial.exists():
+        done = _read_done(partial)
+        LOGGER.info("Resuming %s: %d files already done", partial, len(done))
+    tree = InputTree.open(settings.input_data_dir)
+    predictor = SentimentPredictor.load(settings.model_source, settings.threshold)
+    summary.load_seconds = time.perf_counter() - start
+    summary.model = predictor.info.as_dict()
+    LOGGER.info(
+        "Predicting %s (shard %d of %d) with %s in batches of %d on %d worker(s)",
+        settings.input_data_dir,
+        settings.shard_index,
+        settings.num_shards,
+        _model_version(predictor.info),
+        settings.batch_size,
+        settings.num_workers,
+    )
+
+    def todo() -> Iterator[str]:
+        for path, relative in tree.iter_files(settings.suffix):
+            if settings.num_shards > 1 and shard_of(relative, settings.num_shards) != (
+                settings.shard_index
+            ):
+                continue
+            if path in done:
+                summary.resumed += 1
+                continue
+            yield path
+
+    writer = _Writer(output, predictor.info, append=bool(done))
+    progress = tqdm(
+        unit="file",
+        desc="batch inference",
+        disable=not settings.progress,
+        # In a pod's log (no terminal) a line every 30 s, not ten a second.
+        mininterval=0.1 if sys.stderr.isatty() else 30.0,
+    )
+    try:
+        for results in _results(settings, tree, predictor, _batches(todo(), settings.batch_size)):
+            writer.write(results)
+            failed = sum(1 for result in results if result[3] is not None)
+            summary.files += len(results)
+            summary.errors += failed
+            summary.predicted += len(results) - failed
+            progress.update(len(results))
+        writer.commit()
+    except BaseException:
+        writer.close()
+        LOGGER.error(
+            "Interrupted after %d files; %s holds them. Rerun with inference.resume=true "
+            "and inference.output_dir=%s to continue.",
+            summary.files,
+            writer.partial,
+            output.parent,
+        )
+        raise
+    finally:
+        progress.close()
+    summary.seconds = time.perf_counter() - start
+    LOGGER.info(summary.describe())
+    return summary

@@ -1,0 +1,147 @@
+"""Settings of the REST API, read from the environment (pydantic-settings).
+
+Which model is served
+---------------------
+Three variables name the model; the first one set wins:
+
+1. ``PRED_MODEL_URI``: any MLflow model URI or path, e.g. ``models:/<name>@champion``,
+   ``models:/<name>/3``, ``runs:/<run id>/model``, ``gs://bucket/path`` or a local folder.
+2. ``PRED_MODEL_PATH``: a local MLflow model folder (one holding ``MLmodel``), e.g. a
+   model downloaded from the artifact store, as the guide does.
+3. ``PRED_MODEL_UUID``: an MLflow run id alone means ``runs:/<id>/model``, resolved
+   against ``MLFLOW_TRACKING_URI``. Given together with a path or URI it is only used
+   to report the run id when the model's own metadata does not record one.
+
+Every other setting has a default; see :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ModelSettingError(ValueError):
+    """No model is configured, or its setting cannot be used."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where to load the model from, and which setting said so.
+
+    Attributes
+    ----------
+    uri : str
+        Path or MLflow URI handed to the loader.
+    setting : str
+        Name of the environment variable that chose it (for error messages).
+    run_id : str or None
+        ``PRED_MODEL_UUID`` when it was given.
+    """
+
+    uri: str
+    setting: str
+    run_id: str | None = None
+
+
+class Settings(BaseSettings):
+    """API settings. Field names are the environment variables' names."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    PRED_MODEL_URI: str | None = Field(None, description="Any MLflow model URI or path.")
+    PRED_MODEL_PATH: str | None = Field(None, description="Local MLflow model folder.")
+    PRED_MODEL_UUID: str | None = Field(None, description="MLflow run id of the model.")
+    PRED_THRESHOLD: float = Field(
+        0.5, gt=0.0, lt=1.0, description="P(positive) from which a review is positive."
+    )
+
+    API_MAX_REVIEWS: int = Field(500, ge=1, description="Reviews per request.")
+    API_MAX_REVIEW_CHARS: int = Field(
+        20_000, ge=1, description="Characters per review (IMDB's longest has 13,704)."
+    )
+    API_MAX_BODY_BYTES: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Request body size; larger bodies get 413."
+    )
+    API_INLINE_PREDICT_CHARS: int = Field(
+        4_000,
+        ge=0,
+        description=(
+            "Requests with at most this many characters in all are predicted on the event "
+            "loop (sub-millisecond); larger ones in a worker thread so the loop stays free."
+        ),
+    )
+    API_CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Allowed CORS origins: comma-separated or a JSON list. Empty: no CORS.",
+    )
+    API_CORS_ALLOW_CREDENTIALS: bool = False
+    API_LOG_CONFIG: str | None = Field(
+        None,
+        description=(
+            "Logging YAML (dictConfig) for the workers. Default: the project's "
+            "conf/base/logging.yml. Only applied when the server has not configured "
+            "the root logger itself."
+        ),
+    )
+
+    @field_validator("API_CORS_ORIGINS", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> Settings:
+        if self.API_CORS_ALLOW_CREDENTIALS and "*" in self.API_CORS_ORIGINS:
+            raise ValueError(
+                "API_CORS_ORIGINS='*' together with API_CORS_ALLOW_CREDENTIALS=true would let "
+                "any site make credentialed requests; list the allowed origins instead"
+            )
+        return self
+
+    def model_source(self) -> ModelSource:
+        """Resolve the model settings by their precedence (see the module docstring).
+
+        Raises
+        ------
+        ModelSettingError
+            When none of ``PRED_MODEL_URI``, ``PRED_MODEL_PATH``, ``PRED_MODEL_UUID`` is set.
+        """
+        run_id = self.PRED_MODEL_UUID or None
+        if self.PRED_MODEL_URI:
+            return ModelSource(self.PRED_MODEL_URI, "PRED_MODEL_URI", run_id)
+        if self.PRED_MODEL_PATH:
+            return ModelSource(self.PRED_MODEL_PATH, "PRED_MODEL_PATH", run_id)
+        if run_id:
+            return ModelSource(f"runs:/{run_id}/model", "PRED_MODEL_UUID", run_id)
+        raise ModelSettingError(
+            "no model configured: set PRED_MODEL_URI (an MLflow model URI), "
+            "PRED_MODEL_PATH (a local model folder) or PRED_MODEL_UUID (an MLflow run id)"
+        )
+
+
+def redact(uri: str) -> str:
+    """Hide a password in a URI's user part before it is logged or returned.
+
+    Examples
+    --------
+    >>> redact("http://user:secret@mlflow:5000/x")
+    'http://user:***@mlflow:5000/x'
+    >>> redact("models:/sentiment@champion")
+    'models:/sentiment@champion'
+    """
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

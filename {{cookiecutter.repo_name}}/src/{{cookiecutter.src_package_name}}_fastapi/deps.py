@@ -1,0 +1,105 @@
+"""Dependencies of the endpoints: the settings and the loaded predictor.
+
+The predictor is loaded once per worker process by the application's lifespan
+(:func:`load_predictor`) and handed to endpoints by :func:`get_predictor`.
+Tests replace it with ``app.dependency_overrides[get_predictor] = ...``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+from fastapi import HTTPException, Request
+
+from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+
+from .config import ModelSettingError, Settings, redact
+
+LOGGER = logging.getLogger(__name__)
+
+
+class ModelLoadError(RuntimeError):
+    """The model named by the settings is missing or cannot be loaded."""
+
+
+def load_predictor(settings: Settings) -> SentimentPredictor:
+    """Load the model that the settings name.
+
+    Parameters
+    ----------
+    settings : Settings
+        Its ``PRED_MODEL_*`` fields name the model (see :mod:`.config` for precedence).
+
+    Returns
+    -------
+    SentimentPredictor
+        Ready to predict, with its provenance in ``info``.
+
+    Raises
+    ------
+    ModelLoadError
+        With a one-line message naming the setting and the cause.
+    """
+    try:
+        source = settings.model_source()
+    except ModelSettingError as error:
+        raise ModelLoadError(f"Cannot start the API: {error}") from None
+    problem = _local_model_problem(source.uri)
+    if problem:
+        raise ModelLoadError(
+            f"Cannot start the API: no model could be loaded from "
+            f"{source.setting}={redact(source.uri)!r} ({problem})"
+        )
+    # Downloads from an artifact store would otherwise draw progress bars into the logs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        predictor = SentimentPredictor.load(source.uri, threshold=settings.PRED_THRESHOLD)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # MLflow raises many types (MlflowException, OSError, ValueError, ...); all mean
+        # the same to the operator: this setting does not name a loadable model.
+        cause = " ".join(f"{type(error).__name__}: {error}".split())
+        raise ModelLoadError(
+            f"Cannot start the API: no model could be loaded from "
+            f"{source.setting}={redact(source.uri)!r} ({cause[:500]})"
+        ) from None
+    if source.run_id and not predictor.info.run_id:
+        predictor.info = dataclasses.replace(predictor.info, run_id=source.run_id)
+    LOGGER.info(
+        "Model loaded from %s=%s (run %s)",
+        source.setting,
+        redact(source.uri),
+        predictor.info.run_id,
+    )
+    return predictor
+
+
+def _local_model_problem(uri: str) -> str | None:
+    """Why a local model folder cannot be loaded, in words MLflow does not give."""
+    if ":/" in uri:  # runs:/, models:/, gs://, file:// ...: MLflow resolves them
+        return None
+    path = Path(uri)
+    if not path.exists():
+        return "no such file or directory"
+    if path.is_dir() and not (path / "MLmodel").exists():
+        return "the folder holds no MLmodel file: not an MLflow model folder"
+    return None
+
+
+async def get_predictor(request: Request) -> SentimentPredictor:
+    """The predictor loaded at start-up (503 when there is none).
+
+    An ``async`` dependency: FastAPI runs plain ``def`` dependencies in a thread.
+    """
+    predictor: SentimentPredictor | None = getattr(request.app.state, "predictor", None)
+    if predictor is None:
+        raise HTTPException(status_code=503, detail="The model is not loaded.")
+    return predictor
+
+
+async def get_settings(request: Request) -> Settings:
+    """The settings the application was built with."""
+    settings: Settings = request.app.state.settings
+    return settings

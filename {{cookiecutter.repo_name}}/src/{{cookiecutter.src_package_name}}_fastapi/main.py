@@ -1,0 +1,115 @@
+"""The FastAPI application, served with
+
+    cd src && gunicorn {{ cookiecutter.src_package_name }}_fastapi.main:APP -b 0.0.0.0:8080 -w 4 \\
+        -k uvicorn_worker.UvicornWorker
+
+(``-k uvicorn.workers.UvicornWorker``, the guide's older spelling, works too).
+Importing this module needs no model: each worker loads it at start-up (lifespan).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from {{ cookiecutter.src_package_name }} import __doc__ as project_doc
+from {{ cookiecutter.src_package_name }} import __version__
+from {{ cookiecutter.src_package_name }}.general_utils import DEFAULT_LOGGING_CONFIG, setup_logging
+
+from .config import Settings
+from .deps import ModelLoadError, load_predictor
+from .middleware import RequestGuard, StartupError
+from .v1.routers import health, model
+
+LOGGER = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+
+
+def _configure_logging(settings: Settings) -> None:
+    """Give the worker a logging set-up unless the server already made one.
+
+    Gunicorn and uvicorn configure their own loggers only, so without this the
+    API's INFO lines (one per request) would go nowhere.
+    """
+    if logging.getLogger().handlers:
+        return
+    setup_logging(Path(settings.API_LOG_CONFIG or DEFAULT_LOGGING_CONFIG))
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """422 with each error's type, location and message, without echoing the input.
+
+    FastAPI's default answer repeats the offending input, which can be the whole body
+    (megabytes), and fails with a 500 when that input cannot be written back as JSON
+    (``NaN``, ``1e400``, a lone surrogate such as ``"\\ud800"``).
+    """
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {"type": error["type"], "loc": list(error["loc"]), "msg": error["msg"]}
+        for error in exc.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Read from the environment when not given.
+
+    Returns
+    -------
+    FastAPI
+        The app; its lifespan loads the model named by the settings.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _configure_logging(settings)
+        if app.state.predictor is None:  # else it was handed in (embedding, tests)
+            try:
+                app.state.predictor = load_predictor(settings)
+            except ModelLoadError as error:
+                LOGGER.error("%s", error)
+                raise StartupError(str(error)) from None
+        yield
+
+    app = FastAPI(
+        title="{{ cookiecutter.project_name }} API",
+        description=project_doc,
+        version=__version__,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.state.settings = settings
+    app.state.predictor = None
+    # Routes are matched in order: the busiest first.
+    app.include_router(model.build_router(settings), prefix=API_PREFIX)
+    app.include_router(health.ROUTER, prefix=API_PREFIX)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.API_MAX_BODY_BYTES)
+    if settings.API_CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.API_CORS_ORIGINS,
+            allow_credentials=settings.API_CORS_ALLOW_CREDENTIALS,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Accept", "Authorization"],
+        )
+    return app
+
+
+#: The application that gunicorn and uvicorn serve.
+APP = create_app()

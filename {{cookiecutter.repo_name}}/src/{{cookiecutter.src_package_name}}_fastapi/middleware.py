@@ -1,0 +1,155 @@
+"""A pure ASGI middleware: body size limit, one log line per request, quiet start-up errors.
+
+Pure ASGI (not ``BaseHTTPMiddleware``) so that it adds microseconds, not a task
+and a stream per request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LOGGER = logging.getLogger(__name__)
+
+
+class BodyTooLarge(HTTPException):
+    """The request body exceeds the configured limit (answered with 413).
+
+    An ``HTTPException`` because FastAPI turns any other error raised while it
+    reads the body into a 400.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body larger than the limit of {limit} bytes.")
+
+
+class StartupError(RuntimeError):
+    """Start-up failed for a reason that is already logged in one line.
+
+    Raised by the lifespan; the middleware then keeps the server from also
+    logging the traceback, so the operator sees one clear line.
+    """
+
+
+async def _send_error(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestGuard:  # pylint: disable=too-few-public-methods
+    """Limit request bodies and log one line per request with its duration.
+
+    Parameters
+    ----------
+    app : ASGIApp
+        The wrapped application.
+    max_body_bytes : int
+        Larger bodies are refused with 413, from ``Content-Length`` before any byte
+        is read, or while reading a body sent without it.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def quiet_send(message: Message) -> None:
+            # Starlette reports a failed start-up with the formatted traceback, which the
+            # server logs. A StartupError has been logged already, in one line.
+            if message["type"] == "lifespan.startup.failed" and isinstance(
+                sys.exc_info()[1], StartupError
+            ):
+                message = {**message, "message": ""}
+            await send(message)
+
+        await self.app(scope, receive, quiet_send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def logging_send(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+            await send(message)
+
+        try:
+            refusal = self._check_length(scope)
+            if refusal is not None:
+                status = refusal[0]
+                await _send_error(send, *refusal)
+                return
+            try:
+                await self.app(scope, self._limited(receive, scope), logging_send)
+            except BodyTooLarge:
+                if response_started:
+                    raise
+                status = 413
+                await _send_error(send, 413, BodyTooLarge(self.max_body_bytes).detail)
+        finally:
+            # Path only: query strings may carry tokens.
+            LOGGER.info(
+                "%s %s %d %.2fms",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - start) * 1000.0,
+            )
+
+    def _check_length(self, scope: Scope) -> tuple[int, str] | None:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    return 400, "Invalid Content-Length header."
+                if length > self.max_body_bytes:
+                    return 413, BodyTooLarge(self.max_body_bytes).detail
+                return None
+        return None
+
+    def _limited(self, receive: Receive, scope: Scope) -> Receive:
+        """Count body bytes when no Content-Length bounded them in advance."""
+        if any(name == b"content-length" for name, _ in scope["headers"]):
+            return receive
+        received = 0
+        limit = self.max_body_bytes
+
+        async def counting_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        return counting_receive

@@ -1,0 +1,1 @@
+"""Routers of version 1 of the API."""

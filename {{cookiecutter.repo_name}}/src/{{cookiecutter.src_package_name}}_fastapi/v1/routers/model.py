@@ -1,0 +1,95 @@
+"""Prediction and model version endpoints, under ``/api/v1/model``."""
+
+# No ``from __future__ import annotations`` here: FastAPI must see the request
+# model built inside build_router() as a real class, not as a string.
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
+
+from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+
+from ...config import Settings, redact
+from ...deps import get_predictor
+from ...schemas import (
+    ErrorMessage,
+    ModelVersion,
+    ModelVersionResponse,
+    PredictResponse,
+    ReviewPrediction,
+    request_models,
+)
+
+PredictorDep = Annotated[SentimentPredictor, Depends(get_predictor)]
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    400: {"model": ErrorMessage, "description": "Malformed body or headers"},
+    413: {"model": ErrorMessage, "description": "Request body over the size limit"},
+    503: {"model": ErrorMessage, "description": "The model is not loaded"},
+}
+
+
+def build_router(settings: Settings) -> APIRouter:
+    """Routes of the model, with the request limits taken from ``settings``.
+
+    Parameters
+    ----------
+    settings : Settings
+        Gives the limits (reviews per request, characters per review) and the
+        size under which a request is predicted on the event loop.
+    """
+    predict_request = request_models(settings.API_MAX_REVIEWS, settings.API_MAX_REVIEW_CHARS)
+    inline_chars = settings.API_INLINE_PREDICT_CHARS
+    router = APIRouter(prefix="/model", tags=["model"])
+
+    @router.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=ERROR_RESPONSES,
+        summary="Sentiment of each review, in one vectorised model call",
+    )
+    async def predict(body: predict_request, predictor: PredictorDep) -> PredictResponse:
+        """Classify the reviews of the request.
+
+        Small requests are predicted on the event loop (a fraction of a millisecond);
+        larger ones in a worker thread, so that other requests and health probes on
+        this worker are not held up while the model works.
+        """
+        texts = [review.text for review in body.reviews]
+        if sum(map(len, texts)) <= inline_chars:
+            predictions = predictor.predict(texts)
+        else:
+            predictions = await run_in_threadpool(predictor.predict, texts)
+        return PredictResponse(
+            data=[
+                ReviewPrediction(
+                    review_id=review.id,
+                    sentiment=prediction.sentiment,
+                    probability=prediction.probability,
+                )
+                for review, prediction in zip(body.reviews, predictions, strict=True)
+            ]
+        )
+
+    @router.get(
+        "/version",
+        response_model=ModelVersionResponse,
+        responses={503: ERROR_RESPONSES[503]},
+        summary="Which model answers: run id, registered name, version, alias",
+    )
+    async def version(predictor: PredictorDep) -> ModelVersionResponse:
+        """Provenance of the served model, as far as MLflow knows it."""
+        info = predictor.info
+        return ModelVersionResponse(
+            data=ModelVersion(
+                uri=redact(info.uri),
+                run_id=info.run_id,
+                registered_name=info.registered_name,
+                version=info.version,
+                alias=info.alias,
+                threshold=predictor.threshold,
+            )
+        )
+
+    return router
