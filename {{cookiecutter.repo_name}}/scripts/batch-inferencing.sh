@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Batch inference over a folder of .txt reviews, writing batch-infer-res.jsonl.
 #
-# Inputs (environment; optional, conf/base/pipelines.yml holds the defaults):
+# Inputs (environment; optional, conf/base/pipelines.yaml holds the defaults):
 #   WORKING_DIR      repository root (default: the folder above this script)
 #   PYTHON           interpreter (default: python)
 #   PRED_MODEL_URI   model to use: an MLflow URI (models:/<name>@champion, runs:/...) ...

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data preparation: clean and combine raw review trees into one processed dataset.
 #
-# Inputs (environment; every one is optional, conf/base/pipelines.yml holds the defaults):
+# Inputs (environment; every one is optional, conf/base/pipelines.yaml holds the defaults):
 #   WORKING_DIR         repository root to run from (default: the folder above this script)
 #   PYTHON              interpreter (default: python)
 #   RAW_DATA_DIRS       Hydra list of raw directories, e.g. '["data/raw/set1","data/raw/set2"]'

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Model training: one run, tracked in MLflow when SETUP_MLFLOW is true.
 #
-# Inputs (environment; every one is optional, conf/base/pipelines.yml holds the defaults):
+# Inputs (environment; every one is optional, conf/base/pipelines.yaml holds the defaults):
 #   WORKING_DIR          repository root to run from (default: the folder above this script)
 #   PYTHON               interpreter (default: python)
 #   INPUT_DATA_DIR       processed dataset to train on (train.data_path)

@@ -5,7 +5,7 @@
 
 Writes ``batch-infer-res.jsonl`` into this run's output folder (Hydra's
 ``outputs/<date>/<time>``, or ``inference.output_dir``). Settings: the
-``inference`` section of ``conf/base/pipelines.yml``.
+``inference`` section of ``conf/base/pipelines.yaml``.
 """
 
 import logging
@@ -15,16 +15,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from {{ cookiecutter.src_package_name }} import hydra_yml
 from {{ cookiecutter.src_package_name }}.general_utils import setup_logging
 from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, run_batch_inference
 
-# Hydra 1.4 reads only .yaml files; this lets it read conf/base/pipelines.yml.
-hydra_yml.enable_yml_configs()
 LOGGER = logging.getLogger(__name__)
 
 
-@hydra.main(version_base="1.3", config_path="../conf/base", config_name="pipelines")
+@hydra.main(config_path="../conf/base", config_name="pipelines")
 def main(cfg: DictConfig) -> None:
     """Predict every review file of the configured folder (this run's shard of it)."""
     setup_logging()

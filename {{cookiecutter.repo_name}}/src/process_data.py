@@ -14,13 +14,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from {{ cookiecutter.src_package_name }}.data_prep.pipeline import prepare_dataset, summarise
 from {{ cookiecutter.src_package_name }}.general_utils import setup_logging
-from {{ cookiecutter.src_package_name }}.hydra_yml import enable_yml_configs
 
-enable_yml_configs()
 LOGGER = logging.getLogger(__name__)
 
 
-@hydra.main(version_base="1.3", config_path="../conf/base", config_name="pipelines")
+@hydra.main(config_path="../conf/base", config_name="pipelines")
 def main(cfg: DictConfig) -> None:
     """Run data preparation with the ``data_prep`` section of the config."""
     setup_logging()

@@ -8,13 +8,11 @@ Example (from the repository root)::
 import hydra
 from omegaconf import DictConfig
 
-from {{ cookiecutter.src_package_name }}.hydra_yml import enable_yml_configs
 from {{ cookiecutter.src_package_name }}.modeling.training import train_and_report
 
-enable_yml_configs()
 
 
-@hydra.main(version_base="1.3", config_path="../conf/base", config_name="pipelines")
+@hydra.main(config_path="../conf/base", config_name="pipelines")
 def main(cfg: DictConfig) -> float:
     """Train once with the ``train`` section of the config; return the validation objective."""
     return train_and_report(cfg)

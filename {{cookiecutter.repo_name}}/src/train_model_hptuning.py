@@ -6,20 +6,18 @@ Example (from the repository root)::
         train.data_path=data/processed/combined
 
 The same training as ``train_model.py``; only the config differs
-(``conf/base/train-model-hptuning.yml``) and the returned validation
+(``conf/base/train-model-hptuning.yaml``) and the returned validation
 objective is what Optuna maximises.
 """
 
 import hydra
 from omegaconf import DictConfig
 
-from {{ cookiecutter.src_package_name }}.hydra_yml import enable_yml_configs
 from {{ cookiecutter.src_package_name }}.modeling.training import train_and_report
 
-enable_yml_configs()
 
 
-@hydra.main(version_base="1.3", config_path="../conf/base", config_name="train-model-hptuning")
+@hydra.main(config_path="../conf/base", config_name="train-model-hptuning")
 def main(cfg: DictConfig) -> float:
     """Run one trial; return its validation objective to the sweeper."""
     return train_and_report(cfg)

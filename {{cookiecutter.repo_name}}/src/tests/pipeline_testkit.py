@@ -20,7 +20,6 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from {{ cookiecutter.src_package_name }}.hydra_yml import enable_yml_configs
 
 #: Root of the repository (holds conf/ and src/).
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,9 +57,8 @@ def write_raw_tree(
 def compose_config(
     name: str = "pipelines", overrides: Sequence[str] = (), with_hydra: bool = False
 ) -> DictConfig:
-    """Compose ``conf/base/<name>.yml`` with overrides, as the entry scripts would."""
-    enable_yml_configs()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    """Compose ``conf/base/<name>.yaml`` with overrides, as the entry scripts would."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR)):
         return compose(name, overrides=list(overrides), return_hydra_config=with_hydra)
 
 

@@ -320,10 +320,6 @@ def test_the_guides_command_writes_into_the_runs_output_folder(
     model_dir: Path, tmp_path: Path
 ) -> None:
     """``python src/batch_inferencing.py inference.model_path=... inference.input_data_dir=...``"""
-    pytest.importorskip(
-        "{{ cookiecutter.src_package_name }}.hydra_yml",
-        reason="the Hydra .yml loader comes with the data/training pipelines",
-    )
     reviews = write_reviews(tmp_path / "in", 9)
     run_dir = tmp_path / "outputs" / "run"
     result = subprocess.run(
@@ -349,10 +345,6 @@ def test_the_guides_command_writes_into_the_runs_output_folder(
 
 
 def test_the_script_explains_bad_settings(tmp_path: Path) -> None:
-    pytest.importorskip(
-        "{{ cookiecutter.src_package_name }}.hydra_yml",
-        reason="the Hydra .yml loader comes with the data/training pipelines",
-    )
     result = subprocess.run(
         [
             sys.executable,

@@ -11,7 +11,7 @@ from {{ cookiecutter.src_package_name }} import general_utils
 
 
 def test_setup_logging_applies_project_config(repo_root: Path) -> None:
-    general_utils.setup_logging(repo_root / "conf" / "base" / "logging.yml")
+    general_utils.setup_logging(repo_root / "conf" / "base" / "logging.yaml")
     assert logging.getLogger("alembic").level == logging.WARNING
     assert logging.getLogger("{{ cookiecutter.src_package_name }}").level == logging.INFO
 
@@ -19,7 +19,7 @@ def test_setup_logging_applies_project_config(repo_root: Path) -> None:
 def test_setup_logging_falls_back_and_says_why(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broken = tmp_path / "logging.yml"
+    broken = tmp_path / "logging.yaml"
     broken.write_text(
         "version: 1\nhandlers: {h: {class: no.such.Handler}}\nroot: {handlers: [h]}\n"
     )

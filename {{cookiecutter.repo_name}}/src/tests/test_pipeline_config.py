@@ -1,4 +1,4 @@
-"""Composition of conf/base/pipelines.yml and train-model-hptuning.yml through Hydra."""
+"""Composition of conf/base/pipelines.yaml and train-model-hptuning.yaml through Hydra."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_hptuning_config_composes_pipelines_and_adds_the_optuna_sweep() -> None:
 
 
 def test_hptuning_yml_has_no_copied_blocks() -> None:
-    raw = yaml.safe_load((CONFIG_DIR / "train-model-hptuning.yml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load((CONFIG_DIR / "train-model-hptuning.yaml").read_text(encoding="utf-8"))
     assert raw["defaults"][0] == "pipelines"
     assert "data_prep" not in raw and "inference" not in raw
     assert set(raw["train"]) == {"register_model"}

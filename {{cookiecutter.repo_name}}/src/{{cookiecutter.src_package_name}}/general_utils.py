@@ -14,7 +14,7 @@ LOGGER = logging.getLogger(__name__)
 #: Root of the repository when the package is installed in editable mode or run from a clone.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: The logging configuration that ships with the project.
-DEFAULT_LOGGING_CONFIG = PROJECT_ROOT / "conf" / "base" / "logging.yml"
+DEFAULT_LOGGING_CONFIG = PROJECT_ROOT / "conf" / "base" / "logging.yaml"
 
 
 def setup_logging(

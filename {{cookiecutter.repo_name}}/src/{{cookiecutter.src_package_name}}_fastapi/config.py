@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         None,
         description=(
             "Logging YAML (dictConfig) for the workers. Default: the project's "
-            "conf/base/logging.yml. Only applied when the server has not configured "
+            "conf/base/logging.yaml. Only applied when the server has not configured "
             "the root logger itself."
         ),
     )

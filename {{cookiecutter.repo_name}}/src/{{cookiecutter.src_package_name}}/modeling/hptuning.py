@@ -1,7 +1,7 @@
 """Group the trials of an Optuna sweep under one MLflow parent run; crown the best.
 
 :class:`HptuningCallback` is a Hydra callback (see
-``conf/base/train-model-hptuning.yml``). When a ``--multirun`` sweep starts, it
+``conf/base/train-model-hptuning.yaml``). When a ``--multirun`` sweep starts, it
 finds or creates the parent run tagged ``hptuning_tag`` (from
 ``MLFLOW_HPTUNING_TAG``, or the current epoch second when unset); every trial
 then starts a run nested under it (see ``training._tracked_run``). Workers in

@@ -270,7 +270,7 @@ def run_training(cfg: DictConfig) -> TrainingResult:
     Parameters
     ----------
     cfg : DictConfig
-        The composed ``pipelines.yml`` (``train`` section used).
+        The composed ``pipelines.yaml`` (``train`` section used).
 
     Returns
     -------
