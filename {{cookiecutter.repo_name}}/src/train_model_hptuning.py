@@ -16,7 +16,6 @@ from omegaconf import DictConfig
 from {{ cookiecutter.src_package_name }}.modeling.training import train_and_report
 
 
-
 @hydra.main(config_path="../conf/base", config_name="train-model-hptuning")
 def main(cfg: DictConfig) -> float:
     """Run one trial; return its validation objective to the sweeper."""
