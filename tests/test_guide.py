@@ -30,7 +30,7 @@ ROOT_FILE = re.compile(
 #: The stages a reader must be able to run on a laptop, each in some local block.
 REQUIRED_LOCAL_COMMANDS = [
     "pytest",
-    "python src/get_data.py source=sample",
+    "python src/get_data.py --source sample --dest data/raw/sample",
     "python src/process_data.py",
     "python src/train_model.py",
     "python src/train_model_hptuning.py --multirun",

@@ -21,7 +21,7 @@ from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, r
 LOGGER = logging.getLogger(__name__)
 
 
-@hydra.main(config_path="../conf/base", config_name="pipelines")
+@hydra.main(config_path="../conf", config_name="base/pipelines")
 def main(cfg: DictConfig) -> None:
     """Predict every review file of the configured folder (this run's shard of it)."""
     setup_logging()

@@ -18,7 +18,7 @@ from {{ cookiecutter.src_package_name }}.general_utils import setup_logging
 LOGGER = logging.getLogger(__name__)
 
 
-@hydra.main(config_path="../conf/base", config_name="pipelines")
+@hydra.main(config_path="../conf", config_name="base/pipelines")
 def main(cfg: DictConfig) -> None:
     """Run data preparation with the ``data_prep`` section of the config."""
     setup_logging()

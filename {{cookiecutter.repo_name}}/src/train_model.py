@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from {{ cookiecutter.src_package_name }}.modeling.training import train_and_report
 
 
-@hydra.main(config_path="../conf/base", config_name="pipelines")
+@hydra.main(config_path="../conf", config_name="base/pipelines")
 def main(cfg: DictConfig) -> float:
     """Train once with the ``train`` section of the config; return the validation objective."""
     return train_and_report(cfg)

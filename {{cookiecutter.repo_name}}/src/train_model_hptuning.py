@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from {{ cookiecutter.src_package_name }}.modeling.training import train_and_report
 
 
-@hydra.main(config_path="../conf/base", config_name="train-model-hptuning")
+@hydra.main(config_path="../conf", config_name="base/train-model-hptuning")
 def main(cfg: DictConfig) -> float:
     """Run one trial; return its validation objective to the sweeper."""
     return train_and_report(cfg)

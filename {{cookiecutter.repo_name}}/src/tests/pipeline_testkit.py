@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 #: Root of the repository (holds conf/ and src/).
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = REPO_ROOT / "conf" / "base"
+CONFIG_DIR = REPO_ROOT / "conf"
 
 POSITIVE_WORDS = ["great", "wonderful", "loved", "brilliant", "moving", "superb", "fun"]
 NEGATIVE_WORDS = ["awful", "boring", "hated", "dull", "terrible", "waste", "poor"]
@@ -54,11 +54,17 @@ def write_raw_tree(
 
 
 def compose_config(
-    name: str = "pipelines", overrides: Sequence[str] = (), with_hydra: bool = False
+    name: str = "pipelines",
+    overrides: Sequence[str] = (),
+    with_hydra: bool = False,
+    config_dir: Path | None = None,
 ) -> DictConfig:
-    """Compose ``conf/base/<name>.yaml`` with overrides, as the entry scripts would."""
-    with initialize_config_dir(config_dir=str(CONFIG_DIR)):
-        return compose(name, overrides=list(overrides), return_hydra_config=with_hydra)
+    """Compose ``<config_dir>/base/<name>.yaml`` with overrides, as the entry scripts would.
+
+    ``config_dir`` defaults to the repository's ``conf/``, whose ``local/`` overrides apply.
+    """
+    with initialize_config_dir(config_dir=str(config_dir or CONFIG_DIR)):
+        return compose(f"base/{name}", overrides=list(overrides), return_hydra_config=with_hydra)
 
 
 def mlflow_overrides(tmp_path: Path, data_path: Path) -> list[str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import yaml
 from hydra.errors import ConfigCompositionException
@@ -52,7 +55,8 @@ def test_hptuning_config_composes_pipelines_and_adds_the_optuna_sweep() -> None:
 
 
 def test_hptuning_yml_has_no_copied_blocks() -> None:
-    raw = yaml.safe_load((CONFIG_DIR / "train-model-hptuning.yaml").read_text(encoding="utf-8"))
+    path = CONFIG_DIR / "base" / "train-model-hptuning.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert raw["defaults"][0] == "pipelines"
     assert "data_prep" not in raw and "inference" not in raw
     assert set(raw["train"]) == {"register_model"}
@@ -72,3 +76,24 @@ def test_unknown_keys_are_refused() -> None:
     with pytest.raises(ConfigCompositionException):
         compose_config("pipelines", ["train.no_such_key=1"])
     assert OmegaConf.is_dict(compose_config("pipelines").train.model)
+
+
+def test_conf_local_overrides_base_and_the_command_line_overrides_both(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    shutil.copytree(CONFIG_DIR / "base", conf / "base")
+    (conf / "local").mkdir()
+    (conf / "local" / "pipelines.yaml").write_text(
+        "train:\n  val_split: 0.33\n  mlflow_exp_name: my-experiments\n", encoding="utf-8"
+    )
+    cfg = compose_config(config_dir=conf, overrides=["train.mlflow_exp_name=from-cli"])
+    assert cfg.train.val_split == 0.33
+    assert cfg.train.mlflow_exp_name == "from-cli"
+    tuning = compose_config("train-model-hptuning", config_dir=conf)
+    assert tuning.train.val_split == 0.33
+    assert tuning.train.register_model is False
+
+
+def test_conf_local_is_optional(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    shutil.copytree(CONFIG_DIR / "base", conf / "base")
+    assert compose_config(config_dir=conf).train.val_split == 0.1
