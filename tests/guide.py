@@ -27,9 +27,9 @@ MARKED_BLOCK = re.compile(
 )
 ANY_MARKER = re.compile(r"<!-- guide-test:.*?-->")
 KINDS = {"local", "server", "setup"}
-#: Project files the guide names: Dockerfiles, manifests, polyaxonfiles, scripts, configs.
+#: Paths of project files (conf/local/ holds files the user writes, so it is left out).
 NAMED_FILE = re.compile(
-    r"(?<![\w/.$-])((?:docker|scripts|aisg-context|conf|src|docs)/[\w./-]*?"
+    r"(?<![\w/.$-])(?!conf/local/)((?:docker|scripts|aisg-context|conf|src|docs)/[\w./-]*?"
     r"(?:\.Dockerfile|\.ya?ml|\.sh|\.py|\.toml|\.json|\.rst))\b"
 )
 
