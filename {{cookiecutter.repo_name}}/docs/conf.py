@@ -21,7 +21,7 @@ sys.path.insert(0, str(SRC))
 
 project = {{ cookiecutter.project_name | jsonify }}
 author = {{ cookiecutter.author_name | jsonify }}
-copyright = f"{datetime.date.today().year}, {author}"  # noqa: A001 (Sphinx's setting name)
+copyright = f"{datetime.date.today().year}, {author}"
 
 extensions = [
     "sphinx.ext.autodoc",
