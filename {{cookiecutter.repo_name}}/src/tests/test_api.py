@@ -25,6 +25,7 @@ from {{ cookiecutter.src_package_name }}_fastapi.deps import get_predictor
 from {{ cookiecutter.src_package_name }}_fastapi.main import create_app
 
 PREDICT = "/api/v1/model/predict"
+REQUESTS_LOGGER = "{{ cookiecutter.src_package_name }}_fastapi.requests"
 #: Small limits so that every refusal is cheap to provoke.
 LIMITS = {"API_MAX_REVIEWS": 5, "API_MAX_REVIEW_CHARS": 300, "API_MAX_BODY_BYTES": 4096}
 
@@ -127,7 +128,7 @@ def _review(i: int, text: str = "fine") -> dict[str, Any]:
         ({"reviews": [{"id": 1}]}, "missing"),
         ({"reviews": [{"id": 1, "text": "fine", "label": 1}]}, "not permitted"),
         ({"review": [_review(1)]}, "missing"),
-        ([_review(1)], "valid dictionary"),
+        ([_review(1)], "should be an object"),
         (None, "Field required"),
     ],
 )
@@ -165,6 +166,31 @@ def test_malformed_json_is_a_client_error(client: httpx.Client, content: bytes) 
     assert response.json()["detail"]
 
 
+def test_empty_body_is_named_missing(client: httpx.Client) -> None:
+    response = client.post(PREDICT, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"type": "missing", "loc": ["body"], "msg": "Field required"}
+    ]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_body_not_sent_as_json_gets_415(client: httpx.Client, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post(PREDICT, content=json.dumps(GUIDE_REQUEST).encode(), headers=headers)
+    assert response.status_code == 415, response.text
+    assert "application/json" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "application/vnd.api+json"]
+)
+def test_json_media_types_are_accepted(client: httpx.Client, content_type: str) -> None:
+    body = json.dumps(GUIDE_REQUEST).encode()
+    response = client.post(PREDICT, content=body, headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+
+
 def test_body_over_the_limit_gets_413(client: httpx.Client) -> None:
     body = json.dumps({"reviews": [_review(1, "x" * 5000)]}).encode()
     response = client.post(PREDICT, content=body, headers={"content-type": "application/json"})
@@ -196,29 +222,46 @@ def test_wrong_method_is_405(client: httpx.Client) -> None:
     assert client.get(PREDICT).status_code == 405
 
 
+class ListHandler(logging.Handler):
+    """Keeps the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def test_one_log_line_per_request_without_the_body(
     client: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "my-private-review-text"
-
-    def our_lines() -> list[str]:
-        return [r.getMessage() for r in caplog.records if r.name.endswith("_fastapi.middleware")]
-
-    with caplog.at_level(logging.INFO):
-        client.post(PREDICT, json={"reviews": [_review(1, secret)]}, params={"token": "s3cr3t"})
-        # The server thread logs after the response is sent: wait for its line.
-        deadline = time.monotonic() + 5
-        while not our_lines() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.05)
-    lines = our_lines()
+    # Attached to the request logger itself: the project's logging config stops its
+    # lines from propagating (they have their own, batched handler).
+    ours = ListHandler()
+    requests_logger = logging.getLogger(REQUESTS_LOGGER)
+    requests_logger.addHandler(ours)
+    try:
+        with caplog.at_level(logging.INFO):
+            client.post(PREDICT, json={"reviews": [_review(1, secret)]}, params={"token": "s3cr3t"})
+            # The server thread logs after the response is sent: wait for its line.
+            deadline = time.monotonic() + 5
+            while not ours.records and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.05)
+    finally:
+        requests_logger.removeHandler(ours)
+    lines = [record.getMessage() for record in ours.records]
     assert len(lines) == 1
     assert lines[0].startswith(f"POST {PREDICT} 200 ")
     assert lines[0].endswith("ms")
     # The client's own log (httpx) and uvicorn's access log (off under gunicorn unless
     # --access-logfile is given) are not the API's; every other line must be clean.
     server_text = "\n".join(
-        r.getMessage() for r in caplog.records if r.name not in {"httpx", "uvicorn.access"}
+        r.getMessage()
+        for r in [*caplog.records, *ours.records]
+        if r.name not in {"httpx", "uvicorn.access"}
     )
     assert secret not in server_text
     assert "s3cr3t" not in server_text
@@ -315,6 +358,50 @@ def test_importing_the_api_needs_no_model(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "FastAPI"
+
+
+TELEMETRY_PROBE = """
+import asyncio, httpx
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from {{ cookiecutter.src_package_name }}_fastapi.config import Settings
+from {{ cookiecutter.src_package_name }}_fastapi.main import create_app
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+async def spans(telemetry):
+    app = create_app(Settings(PRED_MODEL_PATH="unused", API_TELEMETRY=telemetry))
+    exporter.clear()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        await http.get("/api/v1/health/live")
+    return len(exporter.get_finished_spans())
+
+print(asyncio.run(spans(False)), asyncio.run(spans(True)))
+"""
+
+
+def test_opentelemetry_spans_only_when_api_telemetry_is_on(tmp_path: Path) -> None:
+    # A subprocess: an OpenTelemetry tracer provider can be set once per process.
+    src = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", TELEMETRY_PROBE],
+        cwd=src,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    off, on = map(int, result.stdout.split())
+    assert off == 0
+    assert on >= 1
 
 
 def test_model_setting_precedence() -> None:

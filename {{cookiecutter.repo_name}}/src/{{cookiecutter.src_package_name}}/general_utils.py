@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
@@ -46,3 +47,78 @@ def setup_logging(
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         LOGGER.warning("Logging config %s not used (%s); using basic logging.", path, error)
+
+
+def flush_handlers(logger: logging.Logger) -> None:
+    """Flush every handler that the logger's records reach (its own, then its parents')."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            handler.flush()
+        current = current.parent if current.propagate else None
+
+
+class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes its lines in batches, each within ``interval`` seconds.
+
+    One ``write`` system call per log line costs a busy API as much CPU as its
+    routing; batching the per-request lines removes most of it. A batch is written
+    once it holds ``capacity`` lines, at most ``interval`` seconds after its first
+    line, at once for a record at ``flush_level`` or above, and when logging shuts
+    down (normal exit). A process killed outright loses at most ``interval`` seconds
+    of lines.
+
+    Parameters
+    ----------
+    stream : TextIO, optional
+        Where lines go; ``sys.stderr`` by default.
+    capacity : int
+        Lines held before a write.
+    interval : float
+        Longest time, in seconds, a line waits.
+    flush_level : int
+        Records at this level or above are written at once, with the lines before them.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        capacity: int = 256,
+        interval: float = 1.0,
+        flush_level: int = logging.WARNING,
+    ) -> None:
+        super().__init__(stream)
+        self.capacity = capacity
+        self.interval = interval
+        self.flush_level = flush_level
+        self._lines: list[str] = []
+        self._timer: threading.Timer | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the formatted record; write the batch when it is due."""
+        try:
+            self._lines.append(self.format(record) + self.terminator)
+        except Exception:  # pylint: disable=broad-exception-caught
+            self.handleError(record)  # as logging.StreamHandler does
+            return
+        if len(self._lines) >= self.capacity or record.levelno >= self.flush_level:
+            try:
+                self.flush()
+            except Exception:  # pylint: disable=broad-exception-caught
+                self.handleError(record)
+        elif self._timer is None or not self._timer.is_alive():  # none, or lost in a fork
+            self._timer = threading.Timer(self.interval, self.flush)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Write the held lines, in one call, and flush the stream."""
+        with self.lock:  # type: ignore[union-attr]
+            if self._timer is not None and self._timer is not threading.current_thread():
+                self._timer.cancel()
+            self._timer = None
+            if self._lines and self.stream and hasattr(self.stream, "write"):
+                text = "".join(self._lines)
+                self._lines.clear()
+                self.stream.write(text)
+            super().flush()

@@ -81,6 +81,14 @@ class Settings(BaseSettings):
         description="Allowed CORS origins: comma-separated or a JSON list. Empty: no CORS.",
     )
     API_CORS_ALLOW_CREDENTIALS: bool = False
+    API_TELEMETRY: bool = Field(
+        False,
+        description=(
+            "FastAPI's native OpenTelemetry spans, metrics and logs, exported through the "
+            "providers that OpenTelemetry is configured with (e.g. by opentelemetry-instrument). "
+            "Off: no per-request telemetry work at all."
+        ),
+    )
     API_LOG_CONFIG: str | None = Field(
         None,
         description=(

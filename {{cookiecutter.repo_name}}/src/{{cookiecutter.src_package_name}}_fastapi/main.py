@@ -18,18 +18,25 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 
 from {{ cookiecutter.src_package_name }} import __doc__ as project_doc
 from {{ cookiecutter.src_package_name }} import __version__
-from {{ cookiecutter.src_package_name }}.general_utils import DEFAULT_LOGGING_CONFIG, setup_logging
+from {{ cookiecutter.src_package_name }}.general_utils import (
+    DEFAULT_LOGGING_CONFIG,
+    flush_handlers,
+    setup_logging,
+)
 
 from .config import Settings
 from .deps import ModelLoadError, load_predictor
-from .middleware import RequestGuard, StartupError
+from .middleware import REQUEST_LOGGER, RequestGuard, StartupError
 from .v1.routers import health, model
 
 LOGGER = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
+#: FastAPI's telemetry with every signal off: not even a per-request check for providers.
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -83,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 LOGGER.error("%s", error)
                 raise StartupError(str(error)) from None
         yield
+        # Request lines may be held for a batched write: write them before the worker exits.
+        flush_handlers(REQUEST_LOGGER)
 
     app = FastAPI(
         title="{{ cookiecutter.project_name }} API",
@@ -92,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         lifespan=lifespan,
+        # None: FastAPI's default, active whenever OpenTelemetry providers are configured.
+        telemetry=None if settings.API_TELEMETRY else TELEMETRY_OFF,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.state.settings = settings

@@ -15,7 +15,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-LOGGER = logging.getLogger(__name__)
+#: One line per request: method, path (no query string), status, milliseconds.
+REQUEST_LOGGER = logging.getLogger(__name__.rpartition(".")[0] + ".requests")
 
 
 class BodyTooLarge(HTTPException):
@@ -116,7 +117,7 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
                 await _send_error(send, 413, BodyTooLarge(self.max_body_bytes).detail)
         finally:
             # Path only: query strings may carry tokens.
-            LOGGER.info(
+            REQUEST_LOGGER.info(
                 "%s %s %d %.2fms",
                 scope["method"],
                 scope["path"],
