@@ -33,7 +33,7 @@ clean:  ## Remove virtual environments and caches
 # Benchmarks (not part of `make test`) on the aclImdb train tarball. BENCH_PYTHON names a
 # Python with the project's dependencies (and cookiecutter for bench-serving).
 bench: $(STAMP)  ## Pipeline benchmark: data prep, training, hand-written baseline (BENCH_PYTHON=venv python)
-	$(BIN)/python benchmarks/bench_pipeline.py $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON))
+	$(BIN)/python benchmarks/bench_pipeline.py $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON)) $(if $(IMDB_TARBALL),--tarball "$(IMDB_TARBALL)")
 
 bench-serving:  ## Benchmark API and batch inference (IMDB_TARBALL=<aclImdb train .tar.gz>)
 	@test -n "$(IMDB_TARBALL)" || { echo "Set IMDB_TARBALL=<path to the aclImdb train tarball>" >&2; exit 2; }
