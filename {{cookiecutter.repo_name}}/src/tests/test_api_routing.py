@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 from starlette.responses import PlainTextResponse, Response
 
@@ -99,6 +99,23 @@ def test_dependency_overrides_apply() -> None:
     app = make_app()
     app.dependency_overrides[get_factor] = lambda: 3
     assert call(app, json={"name": "a", "count": 2}).json() == {"name": "a", "total": 6}
+
+
+def test_router_level_dependencies_run_and_can_refuse() -> None:
+    async def require_key(request: Request) -> None:
+        if request.headers.get("x-key") != "open sesame":
+            raise HTTPException(status_code=401, detail="No key.")
+
+    app = FastAPI()
+    app.state.factor = 2
+    router = APIRouter()
+    router.add_api_route(
+        "/echo", echo, methods=["POST"], response_model=Echo, route_class_override=JSONBodyRoute
+    )
+    app.include_router(router, prefix="/v1", dependencies=[Depends(require_key)])
+    assert call(app, json={"name": "a"}).status_code == 401
+    answer = call(app, json={"name": "a"}, headers={"x-key": "open sesame"})
+    assert answer.json() == {"name": "a", "total": 2}
 
 
 def test_status_code_and_responses_pass_through() -> None:

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, Request
+from fastapi import routing as fastapi_routing
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -33,19 +36,57 @@ class JSONBodyRoute(APIRoute):
     """An ``APIRoute`` for ``async def endpoint(body: Model, dep: Annotated[T, Depends(f)])``.
 
     Supported signatures: one body parameter (a pydantic model), any number of
-    dependencies whose function takes the ``Request`` or nothing, and a return value
-    of the declared ``response_model`` (or a ``Response``, sent as it is). Anything
-    else (query, path, header or cookie parameters, nested dependencies, sync
-    endpoints) is refused when the route is built, naming the parameter.
+    dependencies whose function takes the ``Request`` or nothing, on the endpoint or
+    on the routers that include it (``include_router(..., dependencies=[...])``),
+    and a return value of the declared ``response_model`` (or a ``Response``, sent as
+    it is). Anything else (query, path, header or cookie parameters, nested
+    dependencies, sync endpoints) is refused when the route is built, naming it.
 
-    Requests are answered as FastAPI would: 422 for a body that is empty, not JSON or
-    not valid (errors located under ``"body"``), 415 for a body that is not sent as
-    JSON, and ``app.dependency_overrides`` replaces a dependency as usual.
+    Requests are answered as FastAPI answers them: 422 for a body that is empty, not
+    JSON or not valid (errors located under ``"body"``), and ``app.dependency_overrides``
+    replaces a dependency as usual. One difference: a body not sent as JSON gets 415,
+    where FastAPI's 422 would only say that the input is not an object.
     """
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        dependant = self.dependant
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Build the handler from the route as included (router dependencies added)."""
+        route = _effective_route(self)
+        plan = _HandlerPlan.of(self.path, route.dependant)
+        response_adapter: TypeAdapter[Any] = TypeAdapter(route.response_model)
+        status_code = route.status_code or 200
+
+        async def handler(request: Request) -> Response:
+            values = {plan.body_name: await _read_body(request, plan.body_model)}
+            overrides = request.app.dependency_overrides
+            for name, call in plan.dependencies:
+                value = await _call_dependency(overrides.get(call, call), request)
+                if name:
+                    values[name] = value
+            result = await plan.endpoint(**values)
+            if isinstance(result, Response):
+                return result
+            return Response(
+                response_adapter.dump_json(result),
+                status_code=status_code,
+                media_type=JSON_MEDIA_TYPE,
+            )
+
+        return handler
+
+
+@dataclass(frozen=True)
+class _HandlerPlan:
+    """What a JSONBodyRoute handler calls, checked once when the route is built."""
+
+    endpoint: Callable[..., Awaitable[Any]]
+    body_name: str
+    body_model: type[BaseModel]
+    #: (parameter name or None for a router-level dependency, function), in order.
+    dependencies: list[tuple[str | None, Callable[..., Any]]]
+
+    @classmethod
+    def of(cls, path: str, dependant: Dependant) -> _HandlerPlan:
+        """Check that the route's parameters are supported; raise ``TypeError`` if not."""
         unsupported = [
             field.name
             for field in (
@@ -68,62 +109,58 @@ class JSONBodyRoute(APIRoute):
         ]
         if unsupported or len(dependant.body_params) != 1:
             raise TypeError(
-                f"{type(self).__name__} {path}: the endpoint must take exactly one body "
-                f"model and dependencies on the request only; unsupported: "
+                f"JSONBodyRoute {path}: the endpoint must take exactly one body model and "
+                f"dependencies on the request only; unsupported: "
                 f"{unsupported or [field.name for field in dependant.body_params]}"
             )
-        if not inspect.iscoroutinefunction(endpoint):
-            raise TypeError(f"{type(self).__name__} {path}: the endpoint must be async")
+        if not inspect.iscoroutinefunction(dependant.call):
+            raise TypeError(f"JSONBodyRoute {path}: the endpoint must be async")
         body_field = dependant.body_params[0]
-        self.body_name: str = body_field.name
-        self.body_model: type[BaseModel] = body_field.field_info.annotation
-        self.dependency_calls: list[tuple[str, Callable[..., Any]]] = [
-            (dep.name, dep.call) for dep in dependant.dependencies if dep.name and dep.call
-        ]
-        self.response_adapter: TypeAdapter[Any] = TypeAdapter(self.response_model)
+        return cls(
+            endpoint=dependant.call,
+            body_name=body_field.name,
+            body_model=body_field.field_info.annotation,
+            dependencies=[(dep.name, dep.call) for dep in dependant.dependencies if dep.call],
+        )
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        endpoint = self.endpoint
-        status_code = self.status_code or 200
 
-        async def handler(request: Request) -> Response:
-            values = {self.body_name: await self._read_body(request)}
-            overrides = request.app.dependency_overrides
-            for name, call in self.dependency_calls:
-                values[name] = await _call_dependency(overrides.get(call, call), request)
-            result = await endpoint(**values)
-            if isinstance(result, Response):
-                return result
-            return Response(
-                self.response_adapter.dump_json(result),
-                status_code=status_code,
-                media_type=JSON_MEDIA_TYPE,
-            )
+def _effective_route(route: APIRoute) -> Any:
+    """The route as FastAPI sees it where it is included, else the route itself.
 
-        return handler
+    FastAPI 0.165 builds an included route's handler with the including routers'
+    settings (their dependencies among them) in a context variable, which its own
+    ``get_route_handler`` reads the same way. Versions without that variable copy an
+    included route, with the routers' dependencies merged into its own.
+    """
+    context_var = getattr(fastapi_routing, "_effective_route_context_var", None)
+    context = context_var.get() if context_var is not None else None
+    if context is not None and getattr(context, "original_route", None) is route:
+        return context
+    return route
 
-    async def _read_body(self, request: Request) -> BaseModel:
-        raw = await request.body()
-        if not raw:
-            raise RequestValidationError(
-                [{"type": "missing", "loc": ("body",), "msg": "Field required"}]
-            )
-        content_type = request.headers.get("content-type", "")
-        if not _is_json(content_type):
-            raise HTTPException(
-                status_code=415,
-                detail=f"Send the body as {JSON_MEDIA_TYPE}, not {content_type or 'untyped'}.",
-            )
-        try:
-            return self.body_model.model_validate_json(raw)
-        except ValidationError as error:
-            raise RequestValidationError(
-                [
-                    {**detail, "loc": ("body", *detail["loc"])}
-                    for detail in error.errors(include_url=False, include_input=False)
-                ],
-                body=raw,
-            ) from None
+
+async def _read_body(request: Request, model: type[BaseModel]) -> BaseModel:
+    """The body parsed and validated as ``model``, or the error FastAPI would raise."""
+    raw = await request.body()
+    if not raw:
+        missing = {"type": "missing", "loc": ("body",), "msg": "Field required"}
+        raise RequestValidationError([missing])
+    content_type = request.headers.get("content-type", "")
+    if not _is_json(content_type):
+        raise HTTPException(
+            status_code=415,
+            detail=f"Send the body as {JSON_MEDIA_TYPE}, not {content_type or 'untyped'}.",
+        )
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [
+                {**detail, "loc": ("body", *detail["loc"])}
+                for detail in error.errors(include_url=False, include_input=False)
+            ],
+            body=raw,
+        ) from None
 
 
 def _is_json(content_type: str) -> bool:
