@@ -418,6 +418,38 @@ def test_model_setting_precedence() -> None:
         make_settings().model_source()
 
 
+def _guide_settings_table(readme: str) -> dict[str, str]:
+    """Each variable of the guide's settings table, with the default it shows."""
+    rows: dict[str, str] = {}
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith(("`PRED_", "`API_")):
+            continue
+        names = [name.strip(" `") for name in cells[0].split(",")]
+        defaults = [value.strip(" `") for value in cells[1].split(",")]
+        if len(defaults) == 1:
+            defaults *= len(names)
+        rows.update(zip(names, defaults, strict=True))
+    return rows
+
+
+def _as_shown(name: str, default: Any) -> str:
+    if name == "API_LOG_CONFIG":
+        return "conf/base/logging.yaml"
+    if default in (None, []):
+        return "none"
+    return str(default).lower() if isinstance(default, bool) else str(default)
+
+
+def test_the_guide_lists_every_setting_with_its_default(repo_root: Path) -> None:
+    table = _guide_settings_table((repo_root / "README.md").read_text(encoding="utf-8"))
+    expected = {
+        name: _as_shown(name, field.get_default(call_default_factory=True))
+        for name, field in Settings.model_fields.items()
+    }
+    assert table == expected
+
+
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRED_MODEL_PATH", "/from/env")
     monkeypatch.setenv("API_CORS_ORIGINS", "https://a.example, https://b.example")
