@@ -103,13 +103,20 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
             await send(message)
 
         try:
-            refusal = self._check_length(scope)
-            if refusal is not None:
-                status = refusal[0]
-                await _send_error(send, *refusal)
-                return
             try:
-                await self.app(scope, self._limited(receive, scope), logging_send)
+                length = _content_length(scope)
+            except ValueError:
+                status = 400
+                await _send_error(send, status, "Invalid Content-Length header.")
+                return
+            if length is not None and length > self.max_body_bytes:
+                status = 413
+                await _send_error(send, status, BodyTooLarge(self.max_body_bytes).detail)
+                return
+            # A Content-Length within the limit bounds the body; without one, count it.
+            body_receive = receive if length is not None else self._counting(receive)
+            try:
+                await self.app(scope, body_receive, logging_send)
             except BodyTooLarge:
                 if response_started:
                     raise
@@ -125,22 +132,8 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
                 (time.perf_counter() - start) * 1000.0,
             )
 
-    def _check_length(self, scope: Scope) -> tuple[int, str] | None:
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    return 400, "Invalid Content-Length header."
-                if length > self.max_body_bytes:
-                    return 413, BodyTooLarge(self.max_body_bytes).detail
-                return None
-        return None
-
-    def _limited(self, receive: Receive, scope: Scope) -> Receive:
-        """Count body bytes when no Content-Length bounded them in advance."""
-        if any(name == b"content-length" for name, _ in scope["headers"]):
-            return receive
+    def _counting(self, receive: Receive) -> Receive:
+        """Count body bytes of a request sent without Content-Length."""
         received = 0
         limit = self.max_body_bytes
 
@@ -154,3 +147,11 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
             return message
 
         return counting_receive
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The request's Content-Length, or None without one; ValueError when it is not a number."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value)
+    return None
