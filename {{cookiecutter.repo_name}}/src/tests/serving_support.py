@@ -1,4 +1,4 @@
-"""Helpers for the API and batch inference tests: a tiny real model and a real server.
+"""Helpers for the serving tests: a tiny real model and real servers.
 
 Not a test module: the tests import it (pytest puts ``src/tests`` on ``sys.path``).
 """
@@ -6,12 +6,15 @@ Not a test module: the tests import it (pytest puts ``src/tests`` on ``sys.path`
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 
 #: The guide's request body.
@@ -67,6 +70,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until_answering(
+    url: str, process: subprocess.Popen, log: Path, timeout: float = 90.0
+) -> None:
+    """Wait until a server started as ``process`` answers ``url`` with 200.
+
+    Fails the test, with the end of the server's ``log``, when the process exits
+    or ``timeout`` seconds pass first.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:  # not listening yet, or 503 while it loads
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{url} did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
 
 
 @contextmanager

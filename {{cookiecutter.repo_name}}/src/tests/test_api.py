@@ -343,19 +343,23 @@ def test_missing_model_stops_start_up_with_one_clear_line(
     assert all(r.exc_info is None for r in errors)
 
 
-def test_importing_the_api_needs_no_model(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+def run_fresh_python(code: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a new interpreter from ``src/``, with no PRED_*/API_* variables."""
     src = Path(__file__).resolve().parents[1]
-    code = "import {{ cookiecutter.src_package_name }}_fastapi.main as m; print(type(m.APP).__name__)"
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code],
         cwd=src,
-        env={**env, "PYTHONPATH": str(src)},
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONPATH": str(src)},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_importing_the_api_needs_no_model(tmp_path: Path) -> None:
+    code = "import {{ cookiecutter.src_package_name }}_fastapi.main as m; print(type(m.APP).__name__)"
+    result = run_fresh_python(code, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "FastAPI"
 
@@ -388,16 +392,7 @@ print(asyncio.run(spans(False)), asyncio.run(spans(True)))
 
 def test_opentelemetry_spans_only_when_api_telemetry_is_on(tmp_path: Path) -> None:
     # A subprocess: an OpenTelemetry tracer provider can be set once per process.
-    src = Path(__file__).resolve().parents[1]
-    result = subprocess.run(
-        [sys.executable, "-c", TELEMETRY_PROBE],
-        cwd=src,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(src)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_fresh_python(TELEMETRY_PROBE, tmp_path)
     assert result.returncode == 0, result.stderr
     off, on = map(int, result.stdout.split())
     assert off == 0

@@ -8,14 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from serving_support import GUIDE_REQUEST, free_port, save_tiny_model
+from serving_support import GUIDE_REQUEST, free_port, save_tiny_model, wait_until_answering
 
 pytestmark = pytest.mark.slow
 
@@ -59,16 +58,7 @@ def gunicorn(worker_class: str, env: dict[str, str], log: Path) -> Iterator[tupl
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/api/v1/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not get ready:\n" + log.read_text()
-            time.sleep(0.2)
+        wait_until_answering(f"{url}/api/v1/health/ready", process, log)
         yield url, log
     finally:
         _stop(process)

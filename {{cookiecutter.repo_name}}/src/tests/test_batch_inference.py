@@ -16,6 +16,7 @@ from typing import Any
 import fsspec
 import numpy as np
 import pytest
+from pipeline_testkit import run_script
 from serving_support import save_tiny_model
 
 from {{ cookiecutter.src_package_name }}.inference import batch
@@ -322,21 +323,16 @@ def test_the_guides_command_writes_into_the_runs_output_folder(
     """``python src/batch_inferencing.py inference.model_path=... inference.input_data_dir=...``"""
     reviews = write_reviews(tmp_path / "in", 9)
     run_dir = tmp_path / "outputs" / "run"
-    result = subprocess.run(
+    result = run_script(
+        "batch_inferencing.py",
         [
-            sys.executable,
-            "src/batch_inferencing.py",
             f"inference.model_path={model_dir}",
             f"inference.input_data_dir={tmp_path / 'in'}",
             "inference.progress=false",
             f"hydra.run.dir={run_dir}",
         ],
         cwd=SRC.parent,
-        env={**os.environ, "PYTHONPATH": str(SRC)},
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     records = read_records(run_dir / "batch-infer-res.jsonl")
@@ -345,19 +341,11 @@ def test_the_guides_command_writes_into_the_runs_output_folder(
 
 
 def test_the_script_explains_bad_settings(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "src/batch_inferencing.py",
-            f"inference.input_data_dir={tmp_path / 'missing'}",
-            f"hydra.run.dir={tmp_path / 'run'}",
-        ],
+    result = run_script(
+        "batch_inferencing.py",
+        [f"inference.input_data_dir={tmp_path / 'missing'}", f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=SRC.parent,
-        env={**os.environ, "PYTHONPATH": str(SRC)},
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert result.returncode == 2
     assert "inference.input_data_dir" in result.stderr

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
 from pipeline_testkit import compose_config, mlflow_overrides
+from serving_support import free_port, wait_until_answering
 
 from {{ cookiecutter.src_package_name }}.modeling.training import run_training
 
@@ -22,9 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def tracking_server(tmp_path: Path) -> Iterator[str]:
     """An ``mlflow server`` on a free local port, stopped after the test."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server_dir = tmp_path / "server"
     server_dir.mkdir()
     log = (server_dir / "server.log").open("w")
@@ -36,18 +32,7 @@ def tracking_server(tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("mlflow server did not start:\n"
-                            + (server_dir / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
+        wait_until_answering(f"{url}/health", proc, server_dir / "server.log")
         yield url
     finally:
         proc.terminate()  # the server's workers are in its session and exit with it
