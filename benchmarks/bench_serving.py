@@ -241,15 +241,15 @@ def sequential(port: int, body: bytes, count: int, warmup: int) -> dict[str, Any
         latencies.append((time.perf_counter() - start) * 1000.0)
         errors += status != 200 or data != first
     conn.close()
-    latencies.sort()
-    return {
-        "latencies_ms": latencies,
-        "p50_ms": statistics.median(latencies),
-        "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-        "requests": count,
-        "errors": errors,
-        "answer": json.loads(first or b"null"),
-    }
+    return {"latencies_ms": latencies, "errors": errors, "answer": json.loads(first or b"null")}
+
+
+def latency_summary(latencies: list[float]) -> dict[str, Any]:
+    """p50 and p99 (nearest rank) of latencies in milliseconds."""
+    ordered = sorted(latencies)
+    return {"p50_ms": statistics.median(ordered),
+            "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+            "requests": len(ordered)}  # fmt: skip
 
 
 def worker_pids(master: int) -> list[int]:
@@ -357,26 +357,24 @@ def bench_api(args: argparse.Namespace, project: Path, package: str, model: Path
         workers = {name: worker_pids(server.process.pid) for name, server in servers.items()}
         result: dict[str, Any] = {name: {} for name in servers}
         log(f"sequential: {args.seq} guide requests per server, in two alternating halves")
-        for half in (0, 1):
-            for name in (["api", "bare"] if half == 0 else ["bare", "api"]):
-                seq = sequential(servers[name].port, GUIDE_BODY, args.seq // 2, warmup=50)
-                if half == 0:
-                    result[name]["seq"] = seq
-                else:
-                    merged = result[name]["seq"]
-                    merged["latencies_ms"] += seq["latencies_ms"]
-                    merged["errors"] += seq["errors"]
-                    merged["errors"] += seq["answer"] != merged["answer"]
+        halves: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+        for order in (["api", "bare"], ["bare", "api"]):
+            for name in order:
+                halves[name].append(
+                    sequential(servers[name].port, GUIDE_BODY, args.seq // 2, warmup=50)
+                )
         for name, server in servers.items():
-            seq = result[name]["seq"]
-            latencies = sorted(seq.pop("latencies_ms"))
-            seq.update(p50_ms=statistics.median(latencies),
-                       p99_ms=latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-                       requests=len(latencies))  # fmt: skip
+            first, second = halves[name]
+            changed = first["answer"] != second["answer"]
+            result[name]["seq"] = {
+                **latency_summary(first["latencies_ms"] + second["latencies_ms"]),
+                "errors": first["errors"] + second["errors"] + changed,
+                "answer": first["answer"],
+            }
             big = sequential(server.port, big_body, 30, warmup=3)
-            big.pop("latencies_ms")
-            big.pop("answer")
-            result[name]["hundred_reviews"] = big
+            result[name]["hundred_reviews"] = {
+                **latency_summary(big["latencies_ms"]), "errors": big["errors"]
+            }
         log(f"throughput: {args.slices} slice pairs of {args.slice_seconds:.1f} s, "
             f"{args.clients} clients, alternating ABBA")  # fmt: skip
         slices: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
