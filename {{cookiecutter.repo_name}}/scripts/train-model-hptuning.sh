@@ -6,15 +6,18 @@
 #   WORKING_DIR, PYTHON, INPUT_DATA_DIR, SETUP_MLFLOW, MLFLOW_AUTOLOG, MLFLOW_TRACKING_URI,
 #   MLFLOW_EXP_NAME      as for train-model.sh
 #   MLFLOW_HPTUNING_TAG  tag shared by the sweep's runs (read by the training code)
-#   OPTUNA_STORAGE       study storage URL, e.g. postgresql://user:pass@host:5432/optuna or
-#                        sqlite:///optuna.db. It is handed to Hydra as ${oc.env:OPTUNA_STORAGE},
-#                        so the password never lands on the command line or in .hydra/ files.
+#   OPTUNA_STORAGE       study storage URL, e.g. postgresql+psycopg2://user:pass@host:5432/optuna
+#                        or sqlite:///optuna.db. The config reads it (hydra.sweeper.storage is
+#                        ${oc.env:OPTUNA_STORAGE,null}), so the password never lands on a command
+#                        line or in .hydra/ files, and the logs show it redacted.
 #   OPTUNA_STUDY_NAME    study name (hydra.sweeper.study_name); workers join the same study
 #   N_TRIALS             trials in total, split across the workers
 #   N_WORKERS            worker processes started at once (default 1); more than one needs
 #                        OPTUNA_STORAGE, or each worker would tune a private in-memory study
 #   SWEEP_DIR            parent output folder for the workers (default multirun/<timestamp>)
 # Extra arguments are passed on to Hydra as overrides.
+# SIGTERM or Ctrl-C: each worker ends its MLflow run KILLED and its Optuna trial FAIL. With
+# several workers this script forwards the signal to them and waits until they have done so.
 set -euo pipefail
 
 cd "${WORKING_DIR:-$(dirname "$0")/..}"
@@ -37,11 +40,7 @@ overrides=()
 [[ -n "${INPUT_DATA_DIR:-}" ]] && overrides+=("train.data_path=${INPUT_DATA_DIR}")
 [[ -n "${SETUP_MLFLOW:-}" ]] && overrides+=("train.setup_mlflow=${SETUP_MLFLOW,,}")
 [[ -n "${MLFLOW_AUTOLOG:-}" ]] && overrides+=("train.mlflow_autolog=${MLFLOW_AUTOLOG,,}")
-[[ -n "${MLFLOW_TRACKING_URI:-}" ]] && overrides+=("train.mlflow_tracking_uri=${MLFLOW_TRACKING_URI}")
 [[ -n "${MLFLOW_EXP_NAME:-}" ]] && overrides+=("train.mlflow_exp_name=${MLFLOW_EXP_NAME}")
-# Single quotes on purpose: Hydra resolves the interpolation, the shell must not.
-# shellcheck disable=SC2016
-[[ -n "${OPTUNA_STORAGE:-}" ]] && overrides+=('hydra.sweeper.storage=${oc.env:OPTUNA_STORAGE}')
 [[ -n "${OPTUNA_STUDY_NAME:-}" ]] && overrides+=("hydra.sweeper.study_name=${OPTUNA_STUDY_NAME}")
 
 if (( n_workers == 1 )); then
@@ -51,7 +50,21 @@ fi
 
 sweep_dir="${SWEEP_DIR:-multirun/$(date +%Y-%m-%d/%H-%M-%S)}"
 pids=()
+stopping=0
+# Installed before the first worker starts, so a signal during the start loop reaches every
+# worker already started. Background jobs of a script ignore SIGINT, so Ctrl-C is forwarded as
+# SIGTERM; the workers then end their runs (KILLED) and trials (FAIL) before this script exits.
+# shellcheck disable=SC2329  # called by the trap below
+stop_workers() {
+    stopping=1
+    if [[ -n "${pids[*]:-}" ]]; then
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+    fi
+}
+trap stop_workers INT TERM
+
 for (( i = 0; i < n_workers; i++ )); do
+    (( stopping )) && break
     worker=("${overrides[@]}" "hydra.sweep.dir=${sweep_dir}/worker-${i}")
     if [[ -n "${N_TRIALS:-}" ]]; then
         # Split the total: the first (N_TRIALS mod N_WORKERS) workers take one more trial.
@@ -63,11 +76,16 @@ for (( i = 0; i < n_workers; i++ )); do
     pids+=("$!")
 done
 
-# Stop the other workers when this script is stopped (pod eviction, Ctrl-C).
-trap 'kill "${pids[@]}" 2>/dev/null || true' INT TERM
-
 status=0
 for pid in "${pids[@]}"; do
-    wait "$pid" || status=$?
+    # `wait` returns early when a trapped signal arrives: wait again until the worker has ended.
+    while true; do
+        wait "$pid" && break
+        code=$?
+        kill -0 "$pid" 2>/dev/null && continue
+        status=$code
+        break
+    done
 done
+(( stopping )) && exit 143
 exit "$status"

@@ -1,4 +1,4 @@
-"""Helpers of the pipeline tests: tiny review trees, composed configs.
+"""Helpers of the pipeline tests: tiny review trees, composed configs, a faulty proxy.
 
 The tests write their own data (a few dozen synthetic reviews) in temporary
 folders: they need neither the network nor the real dataset.
@@ -10,12 +10,18 @@ markup so cleaning is exercised too.
 
 from __future__ import annotations
 
+import http.client
 import os
 import random
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -97,3 +103,152 @@ def run_script(
         [sys.executable, str(REPO_ROOT / "src" / script), *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
     )
+
+
+#: Headers that belong to one connection, not to the request or answer forwarded.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer",
+                        "upgrade", "proxy-connection", "content-length"})
+
+
+class FaultyProxy:  # pylint: disable=too-many-instance-attributes
+    """An HTTP proxy in front of a real server that fails on cue: stalls, or goes away.
+
+    Requests are forwarded as they are until the first one whose path contains
+    ``trigger``. That request is then either held (``mode="stall"``, until
+    :meth:`release`) or answered by nothing at all: ``on_trigger`` runs (e.g.
+    it kills the real server) and the proxy stops listening (``mode="gone"``),
+    so every later request is refused, as with a server that died.
+    ``triggered`` is set when the cue arrives.
+    """
+
+    def __init__(self, upstream: str, trigger: str, mode: str = "stall",
+                 on_trigger: Callable[[], None] | None = None) -> None:
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.trigger, self.mode, self.on_trigger = trigger, mode, on_trigger
+        self.triggered = threading.Event()
+        self._released = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
+        self._server.daemon_threads = True
+        self._server.proxy = self  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultyProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+        if self.mode != "gone" or not self.triggered.is_set():
+            self._stop_listening()
+
+    def release(self) -> None:
+        """Let a held request through."""
+        self._released.set()
+
+    def _stop_listening(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def on_request(self, path: str) -> bool:
+        """Apply the fault to a request; return whether to forward it."""
+        if self.trigger not in path or self.triggered.is_set():
+            return True
+        self.triggered.set()
+        if self.mode == "gone":
+            if self.on_trigger:
+                self.on_trigger()
+            threading.Thread(target=self._stop_listening, daemon=True).start()
+            return False
+        self._released.wait(timeout=120)
+        return True
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # pylint: disable=redefined-builtin
+        del format, args
+
+    def _forward(self) -> None:
+        proxy: FaultyProxy = self.server.proxy  # type: ignore[attr-defined]
+        if not proxy.on_request(self.path):
+            self.close_connection = True
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        connection = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+        try:
+            connection.request(self.command, self.path, body=body, headers=headers)
+            answer = connection.getresponse()
+            data = answer.read()
+        except OSError:
+            self.close_connection = True
+            return
+        finally:
+            connection.close()
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in HOP_BY_HOP:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    # http.server dispatches on these names.
+    # pylint: disable=invalid-name,missing-function-docstring
+    def do_GET(self) -> None:
+        self._forward()
+
+    def do_POST(self) -> None:
+        self._forward()
+
+    def do_PUT(self) -> None:
+        self._forward()
+
+    def do_PATCH(self) -> None:
+        self._forward()
+
+    def do_DELETE(self) -> None:
+        self._forward()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``condition`` every 0.1 s until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def start_tracking_server(server_dir: Path, port: int) -> subprocess.Popen:
+    """Start ``mlflow server`` on ``127.0.0.1:port`` with its store in ``server_dir``.
+
+    The server runs in its own session (its workers exit with it); its output
+    goes to ``server_dir/server.log``.
+    """
+    server_dir.mkdir(parents=True, exist_ok=True)
+    with (server_dir / "server.log").open("a") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1", "--backend-store-uri", f"sqlite:///{server_dir}/server.db",
+             "--artifacts-destination", str(server_dir / "artifacts")],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; only this process (by its id)."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)

@@ -8,6 +8,8 @@ import mlflow
 import pytest
 from pipeline_testkit import mlflow_overrides, run_script
 
+from {{ cookiecutter.src_package_name }}.modeling.hptuning import last_worker
+
 pytestmark = pytest.mark.slow
 MODEL_NAME = "sweep-model"
 
@@ -82,3 +84,46 @@ def test_a_failed_trial_is_recorded_and_the_sweep_goes_on(
     assert ordered[1].data.params["model.C"] == "-1.0"
     assert parents[0].data.tags["best_run_id"] in {ordered[0].info.run_id, ordered[2].info.run_id}
     assert parents[0].info.status == "FINISHED"
+
+
+def test_the_last_worker_to_end_is_the_one_all_workers_agree_on() -> None:
+    assert last_worker({"a": "FINISHED:5", "b": "RUNNING"}) is None
+    assert last_worker({"a": "FINISHED:5", "b": "KILLED:9"}) == "b"
+    assert last_worker({"a": "FINISHED:9", "b": "FINISHED:9"}) == "b"  # ties: by id
+    assert last_worker({}) is None
+
+
+#: One trial with fixed hyperparameters: a strong model (val_accuracy 1.0 on the tiny data),
+#: then a weakly regularised one that cannot do better (a tie does not move the champion).
+GOOD = ["train.model.C=10.0", "train.model.ngram_max=1", "train.model.nb_alpha=1.0"]
+NO_BETTER = ["train.model.C=0.000001", "train.model.ngram_max=1", "train.model.nb_alpha=1.0"]
+
+
+def test_champion_moves_only_when_beaten_or_forced(tmp_path: Path, tiny_dataset: Path) -> None:
+    client = mlflow.MlflowClient
+    _, (first,), (good,) = _sweep(tmp_path, tiny_dataset, "good", "hydra.sweeper.n_trials=1", *GOOD)
+    assert first.data.tags["champion_decision"] == "promoted"
+    assert client().get_model_version_by_alias(MODEL_NAME, "champion").run_id == good.info.run_id
+
+    result, (second,), (useless,) = _sweep(
+        tmp_path, tiny_dataset, "no-better", "hydra.sweeper.n_trials=1", *NO_BETTER
+    )
+    assert useless.data.metrics["val_accuracy"] <= good.data.metrics["val_accuracy"]
+    assert client().get_model_version_by_alias(MODEL_NAME, "champion").run_id == good.info.run_id
+    assert client().get_model_version_by_alias(MODEL_NAME, "challenger").run_id == (
+        useless.info.run_id
+    )
+    assert second.data.tags["champion_decision"] == "kept"
+    assert "does not beat the champion's" in second.data.tags["champion_reason"]
+    assert second.data.metrics["champion_previous_val_accuracy"] == (
+        good.data.metrics["val_accuracy"]
+    )
+    assert "Champion kept" in result.stdout + result.stderr
+
+    _, (third,), (forced,) = _sweep(
+        tmp_path, tiny_dataset, "forced", "hydra.sweeper.n_trials=1", *NO_BETTER,
+        "hptuning.force_champion=true",
+    )
+    assert third.data.tags["champion_decision"] == "promoted"
+    assert "forced" in third.data.tags["champion_reason"]
+    assert client().get_model_version_by_alias(MODEL_NAME, "champion").run_id == forced.info.run_id

@@ -1,8 +1,9 @@
 """Two sweep workers sharing one Optuna study on PostgreSQL (the cluster path).
 
-Skipped when no PostgreSQL server answers at ``TEST_POSTGRES_URL``
-(default ``postgresql://postgres@127.0.0.1:5432/test``). Each run uses a study
-name of its own and deletes the study afterwards.
+PostgreSQL comes from ``TEST_POSTGRES_URL`` (see ``src/tests/conftest.py``: the
+test fails under ``CI=true`` when it is missing). Each run uses a study name of
+its own and deletes the study afterwards. The workers get the storage URL from
+``OPTUNA_STORAGE``, as the sweep script gives it, not on their command line.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -18,39 +20,44 @@ import pytest
 from pipeline_testkit import REPO_ROOT, mlflow_overrides
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-).replace("postgresql://", "postgresql+psycopg2://", 1)
-N_TRIALS_PER_WORKER = 2
+#: Worker 0 runs one trial and ends long before worker 1, which runs three.
+TRIALS = (1, 3)
 
 
 @pytest.fixture
-def postgres_study() -> str:
+def postgres_study(postgres_url: str) -> Iterator[tuple[str, str]]:
     """A fresh, pre-created study (avoids the creation race of parallel workers)."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        psycopg2.connect(POSTGRES_URL.replace("+psycopg2", ""), connect_timeout=3).close()
-    except psycopg2.OperationalError as error:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {error}")
     import optuna  # pylint: disable=import-outside-toplevel
 
+    storage = postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1)
     name = f"test-parallel-{uuid.uuid4().hex[:12]}"
-    optuna.create_study(storage=POSTGRES_URL, study_name=name, direction="maximize",
+    optuna.create_study(storage=storage, study_name=name, direction="maximize",
                         load_if_exists=True)
-    yield name
-    optuna.delete_study(study_name=name, storage=POSTGRES_URL)
+    yield storage, name
+    optuna.delete_study(study_name=name, storage=storage)
 
 
-def test_two_workers_share_one_study_and_one_parent_run(
-    tmp_path: Path, tiny_dataset: Path, postgres_study: str
+def _parent_status(tmp_path: Path) -> str | None:
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    parents = mlflow.search_runs(
+        search_all_experiments=True, output_format="list",
+        filter_string="tags.hptuning_tag = 'parallel-1' and tags.run_role = 'hptuning_parent'",
+    )
+    return parents[0].info.status if parents else None
+
+
+def test_two_workers_share_one_study_one_parent_run_and_crown_once(
+    tmp_path: Path, tiny_dataset: Path, postgres_study: tuple[str, str]
 ) -> None:
     import optuna  # pylint: disable=import-outside-toplevel
 
+    storage, study_name = postgres_study
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT / "src"),
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         "MLFLOW_HPTUNING_TAG": "parallel-1",
+        "OPTUNA_STORAGE": storage,
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     workers = [
@@ -61,24 +68,35 @@ def test_two_workers_share_one_study_and_one_parent_run(
                 "train.registered_model_name=parallel-model", "train.model.hash_bits=16",
                 "train.val_split=0.3",
                 f"hydra.sweep.dir={tmp_path}/multirun-{worker}",
-                f"hydra.sweeper.storage={POSTGRES_URL}",
-                f"hydra.sweeper.study_name={postgres_study}",
-                f"hydra.sweeper.n_trials={N_TRIALS_PER_WORKER}",
+                f"hydra.sweeper.study_name={study_name}",
+                f"hydra.sweeper.n_trials={n_trials}",
                 "hydra.sweeper.sampler.seed=null",
             ],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        for worker in range(2)
+        for worker, n_trials in enumerate(TRIALS)
     ]
-    outputs = [worker.communicate(timeout=300)[0] for worker in workers]
-    for worker, output in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, output[-4000:]
+    try:
+        first_output = workers[0].communicate(timeout=300)[0]
+        assert workers[0].returncode == 0, first_output[-4000:]
+        # Worker 1 still runs its trials: the shared parent run must still be open.
+        assert workers[1].poll() is None, "worker 1 ended too early for this test to tell"
+        assert _parent_status(tmp_path) == "RUNNING"
+        last_output = workers[1].communicate(timeout=300)[0]
+        assert workers[1].returncode == 0, last_output[-4000:]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    assert "Sweep finished" not in first_output and "still running" in first_output
+    assert "Sweep finished" in last_output
 
-    study = optuna.load_study(study_name=postgres_study, storage=POSTGRES_URL)
+    study = optuna.load_study(study_name=study_name, storage=storage)
     trials = study.get_trials(deepcopy=False)
-    assert len(trials) == 2 * N_TRIALS_PER_WORKER
+    assert len(trials) == sum(TRIALS)
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    assert sorted(t.number for t in trials) == list(range(2 * N_TRIALS_PER_WORKER))
+    assert sorted(t.number for t in trials) == list(range(sum(TRIALS)))
     assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)  # no repeats
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
@@ -87,9 +105,12 @@ def test_two_workers_share_one_study_and_one_parent_run(
                               output_format="list")
     parents = [r for r in runs if r.data.tags.get("run_role") == "hptuning_parent"]
     children = [r for r in runs if r.data.tags.get("run_role") == "hptuning_trial"]
-    assert len(parents) == 1
-    assert len(children) == 2 * N_TRIALS_PER_WORKER
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert parents[0].info.end_time >= max(c.info.end_time for c in children)
+    assert len(children) == sum(TRIALS)
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
-    champion = mlflow.MlflowClient().get_model_version_by_alias("parallel-model", "champion")
+    client = mlflow.MlflowClient()
+    assert len(client.search_model_versions("name = 'parallel-model'")) == 1  # crowned once
+    champion = client.get_model_version_by_alias("parallel-model", "champion")
     best = max(c.data.metrics["val_accuracy"] for c in children)
     assert mlflow.get_run(champion.run_id).data.metrics["val_accuracy"] == best

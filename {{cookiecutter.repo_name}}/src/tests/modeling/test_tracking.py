@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.src_package_name }}.modeling.tracking import flatten, run_tags
+from {{ cookiecutter.src_package_name }}.modeling.tracking import flatten, redact, run_tags
 
 
 def test_tags_name_the_git_commit_polyaxon_run_and_sweep(
@@ -29,3 +29,21 @@ def test_flatten_nested_config() -> None:
     assert flatten({"a": 1, "m": {"c": 0.5, "d": {"e": None}}}) == {
         "a": "1", "m.c": "0.5", "m.d.e": "None"
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Storage: postgresql+psycopg2://optuna:s3cr/et@db:5432/optuna",
+         "Storage: postgresql+psycopg2://optuna:***@db:5432/optuna"),
+        ("http://user:pa:ss@mlflow:5005 and sqlite:///x.db?uri=true&password=s3cret&mode=ro",
+         "http://user:***@mlflow:5005 and sqlite:///x.db?uri=true&password=***&mode=ro"),
+        ("postgresql://user@host/db gs://bucket/a=b", "postgresql://user@host/db gs://bucket/a=b"),
+    ],
+)
+def test_redact_masks_passwords_in_urls_only(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_flattened_params_carry_no_password() -> None:
+    assert flatten({"uri": "http://u:secret@h:5005"}) == {"uri": "http://u:***@h:5005"}

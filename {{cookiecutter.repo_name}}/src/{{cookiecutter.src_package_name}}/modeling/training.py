@@ -163,7 +163,7 @@ def _tracked_run(cfg: DictConfig, state: dict[str, Any]) -> Iterator[Any]:
             "sparse 2**hash_bits-column features into a dense array (15.6 GiB for 500 "
             "reviews at 2**22). Params, metrics, plots, dataset and model are logged anyway."
         )
-    with mlflow.start_run(experiment_id=experiment_id, parent_run_id=parent, tags=tags) as run:
+    with tracking.tracked_run(experiment_id, parent, tags) as run:
         mlflow.log_params(
             tracking.flatten(OmegaConf.to_container(cfg.train, resolve=True))  # type: ignore[arg-type]
         )
@@ -317,8 +317,13 @@ def run_training(cfg: DictConfig) -> TrainingResult:
             model_uri, registered = str(model_dir), None
         else:
             figures = evaluation_figures(*plotted)
+            example = np.array(_texts(data.val.head(N_EXAMPLES)))
+            save_here = _local_model_dir(cfg)  # if the tracking server fails mid-logging
             try:
-                model_uri, registered = _log_run(cfg, data, model, metrics, figures)
+                with tracking.keep_model_if_logging_fails(
+                    lambda folder: save_model_atomically(model, folder, example), save_here
+                ):
+                    model_uri, registered = _log_run(cfg, data, model, metrics, figures)
             finally:
                 close_figures(figures)
     timings["total_seconds"] = time.perf_counter() - start
