@@ -22,6 +22,10 @@ set -euo pipefail
 
 cd "${WORKING_DIR:-$(dirname "$0")/..}"
 
+# The config reads these from the environment; an empty one would override its default.
+[[ -z "${MLFLOW_TRACKING_URI:-}" ]] && unset MLFLOW_TRACKING_URI
+[[ -z "${OPTUNA_STORAGE:-}" ]] && unset OPTUNA_STORAGE
+
 n_workers="${N_WORKERS:-1}"
 if ! [[ "$n_workers" =~ ^[1-9][0-9]*$ ]]; then
     echo "N_WORKERS must be a positive integer, got '${n_workers}'" >&2

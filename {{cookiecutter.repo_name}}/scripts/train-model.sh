@@ -18,6 +18,9 @@ set -euo pipefail
 
 cd "${WORKING_DIR:-$(dirname "$0")/..}"
 
+# The config reads these from the environment; an empty one would override its default.
+[[ -z "${MLFLOW_TRACKING_URI:-}" ]] && unset MLFLOW_TRACKING_URI
+
 overrides=()
 [[ -n "${INPUT_DATA_DIR:-}" ]] && overrides+=("train.data_path=${INPUT_DATA_DIR}")
 [[ -n "${SETUP_MLFLOW:-}" ]] && overrides+=("train.setup_mlflow=${SETUP_MLFLOW,,}")

@@ -17,7 +17,13 @@ from pathlib import Path
 import mlflow
 import optuna
 import pytest
-from pipeline_testkit import REPO_ROOT, FaultyProxy, start_tracking_server, stop_process
+from pipeline_testkit import (
+    REPO_ROOT,
+    FaultyProxy,
+    start_tracking_server,
+    stop_process,
+    wait_for,
+)
 from serving_support import free_port, wait_until_answering
 
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
@@ -156,3 +162,38 @@ def test_a_stopped_sweep_fails_its_trial_and_kills_its_runs(
     roles = {r.data.tags["run_role"]: r.info.status for r in runs}
     assert roles == {"hptuning_parent": "KILLED", "hptuning_trial": "KILLED"}, output[-3000:]
     assert "Sweep stopped by SIGTERM: Optuna trial(s) [0] marked FAIL" in output
+
+
+WORKER = """
+import os, signal, sys, time
+from pathlib import Path
+out = Path(os.environ["MARKERS"])
+(out / f"{os.getpid()}.started").touch()
+def stop(signum, frame):
+    time.sleep(1)  # ending runs takes a moment: the script must wait for it
+    (out / f"{os.getpid()}.{signal.Signals(signum).name}").touch()
+    sys.exit(143)
+signal.signal(signal.SIGTERM, stop)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_the_sweep_script_hands_a_signal_to_its_workers_and_waits(
+    tmp_path: Path, signum: int
+) -> None:
+    """N_WORKERS=2: the script forwards SIGTERM (Ctrl-C too) and exits after its workers."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train_model_hptuning.py").write_text(WORKER)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = {**os.environ, "WORKING_DIR": str(tmp_path), "PYTHON": sys.executable,
+           "N_WORKERS": "2", "OPTUNA_STORAGE": "sqlite:///unused.db", "MARKERS": str(markers)}
+    proc = subprocess.Popen([REPO_ROOT / "scripts" / "train-model-hptuning.sh"], env=env)
+    try:
+        wait_for(lambda: len(list(markers.glob("*.started"))) == 2, 60, "two workers")
+        proc.send_signal(signum)
+        assert proc.wait(timeout=30) == 143
+    finally:
+        stop_process(proc)
+    assert len(list(markers.glob("*.SIGTERM"))) == 2  # both ended cleanly before the script

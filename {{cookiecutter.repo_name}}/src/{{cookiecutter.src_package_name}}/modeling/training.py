@@ -139,8 +139,8 @@ def _texts(frame: pd.DataFrame) -> list[str]:
 def _tracked_run(cfg: DictConfig, state: dict[str, Any]) -> Iterator[Any]:
     """An MLflow run (or nothing when tracking is off) that always ends.
 
-    ``mlflow.start_run`` used as a context manager marks the run FAILED when an
-    exception escapes and FINISHED otherwise, so no run stays active.
+    ``tracking.tracked_run`` ends it FINISHED, FAILED on an exception, or KILLED
+    on SIGTERM/Ctrl-C, so no run stays RUNNING.
     """
     if not cfg.train.setup_mlflow:
         yield None
