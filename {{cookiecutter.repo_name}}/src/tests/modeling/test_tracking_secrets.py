@@ -33,8 +33,9 @@ class CommandLines:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            listing = subprocess.run(["ps", "-eo", "args", "--no-headers"], capture_output=True,
-                                     text=True, check=False).stdout
+            # -ww: whole lines whatever COLUMNS says (pytest sets it; ps would cut at 80).
+            command = ["ps", "-ww", "-eo", "args", "--no-headers"]
+            listing = subprocess.run(command, capture_output=True, text=True, check=False).stdout
             self.seen.update(listing.splitlines())
             self._stop.wait(0.05)
 
