@@ -191,3 +191,24 @@ def test_staged_folder_accepts_an_empty_existing_folder(tmp_path: Path) -> None:
         staging.mkdir()
         (staging / "x").write_text("x", encoding="utf-8")
     assert (dest / "x").exists()
+
+
+def test_saving_a_local_model_over_other_models_is_refused(tmp_path: Path) -> None:
+    # pylint: disable-next=import-outside-toplevel
+    from serving_support import fit_tiny_model
+
+    # pylint: disable-next=import-outside-toplevel
+    from {{ cookiecutter.src_package_name }}.modeling.training import save_model_atomically
+
+    models = tmp_path / "models"
+    (models / "older-model").mkdir(parents=True)
+    (models / "older-model" / "MLmodel").write_text("flavors: {}", encoding="utf-8")
+    before = _tree(models)
+    with pytest.raises(general_utils.UnownedDestinationError, match=str(models)):
+        # the typo train.local_model_dir=models
+        save_model_atomically(fit_tiny_model(), models, input_example=None)
+    assert _tree(models) == before
+    save_model_atomically(fit_tiny_model(), models / "model", input_example=None)
+    # A model folder it saved itself is replaced.
+    save_model_atomically(fit_tiny_model(), models / "model", input_example=None)
+    assert (models / "model" / "MLmodel").is_file()
