@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import io
+import os
 import socket
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -158,3 +162,43 @@ def test_an_interpreter_without_the_tar_data_filter_is_refused_clearly(
     archive = _tarball(tmp_path)
     with pytest.raises(FetchError, match=r"Python 3\.11\.13"):
         fetch_dataset(str(archive), tmp_path / "raw" / "x", progress=False)
+
+
+def test_a_folder_source_copies_no_link_and_no_special_file(tmp_path: Path) -> None:
+    tree = write_raw_tree(tmp_path / "tree", n_train=1, n_test=1)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the service account key", encoding="utf-8")
+    pos = tree / "train" / "pos"
+    (pos / "link_1.txt").symlink_to(secret)
+    os.mkfifo(pos / "fifo_1.txt")
+    dest = fetch_dataset(str(tree), tmp_path / "raw" / "copy", progress=False)
+    copied = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.txt"))
+    assert copied == sorted(
+        p.relative_to(tree).as_posix() for p in tree.rglob("r*.txt")
+    )
+    assert not any("service account" in p.read_text() for p in dest.rglob("*.txt"))
+
+
+def test_a_signed_archive_url_is_an_archive(tmp_path: Path) -> None:
+    archive = _tarball(tmp_path)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{archive.name}?X-Goog-Signature=abc"
+        dest = fetch_dataset(url, tmp_path / "raw" / "signed", _sha256(archive), progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(list((dest / "train" / "pos").glob("*.txt"))) == 2
+
+
+def test_a_dest_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    archive = _tarball(tmp_path)
+    dest = tmp_path / "raw"
+    dest.write_text("a file", encoding="utf-8")
+    with pytest.raises(FetchError, match=str(dest)):
+        fetch_dataset(str(archive), dest, progress=False)
+    assert dest.read_text(encoding="utf-8") == "a file"

@@ -26,10 +26,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import shutil
+import stat
 import sys
 import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 from tqdm.auto import tqdm
 
 from ..general_utils import (
@@ -84,14 +89,14 @@ def _open_source(source: str) -> Iterator[tuple[BinaryIO, int | None]]:
                 yield response, int(length) if length else None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             raise FetchError(
-                f"Could not download {source} ({getattr(error, 'reason', error)}). "
+                f"Could not download {_redact(source)} ({getattr(error, 'reason', error)}). "
                 "Without internet access, download the archive elsewhere, copy it here and "
                 "run: python src/get_data.py --source /path/to/aclImdb_v1.tar.gz"
             ) from error
         return
     fs, path = fsspec.core.url_to_fs(source)
     if not fs.exists(path):
-        raise FetchError(f"Source not found: {source}")
+        raise FetchError(f"Source not found: {_redact(source)}")
     with fs.open(path, "rb") as handle:
         yield handle, fs.size(path)
 
@@ -128,7 +133,7 @@ def download(
             copied += len(chunk)
             if copied > max_bytes or (size or 0) > max_bytes:
                 raise FetchError(
-                    f"{source} holds more than {max_bytes} bytes (the download limit); "
+                    f"{_redact(source)} holds more than {max_bytes} bytes (the download limit); "
                     "nothing was extracted."
                 )
             out.write(chunk)
@@ -138,7 +143,7 @@ def download(
             progress_bar.update(len(chunk))
     if hasher is not None and hasher.hexdigest() != expected:
         raise FetchError(
-            f"Checksum mismatch for {source}: expected {checksum}, got "
+            f"Checksum mismatch for {_redact(source)}: expected {checksum}, got "
             f"{hasher.name}:{hasher.hexdigest()}. The file is corrupt or not the expected "
             "release; nothing was extracted."
         )
@@ -218,11 +223,47 @@ def _tree_root(folder: Path) -> Path:
     )
 
 
+def _not_regular(directory: str, names: list[str]) -> set[str]:
+    """Names in ``directory`` that are neither regular files nor folders (links included)."""
+    skipped = set()
+    for name in names:
+        mode = os.lstat(os.path.join(directory, name)).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            LOGGER.warning(
+                "Not copied: %s (a link or special file; only regular files are fetched)",
+                os.path.join(directory, name),
+            )
+            skipped.add(name)
+    return skipped
+
+
 def _copy_folder(source: str, folder: Path) -> None:
     fs, path = fsspec.core.url_to_fs(source)
     if not fs.isdir(path):
-        raise FetchError(f"Source not found: {source}")
+        raise FetchError(f"Source not found: {_redact(source)}")
+    if isinstance(fs, LocalFileSystem):
+        # Never follow a link (its target may be any file on this machine) nor open a FIFO.
+        shutil.copytree(path, folder, ignore=_not_regular, dirs_exist_ok=True)
+        return
     fs.get(path.rstrip("/") + "/", str(folder), recursive=True)
+
+
+def _redact(source: str) -> str:
+    """``source`` without a password in its user info and without its query (signatures)."""
+    parts = urllib.parse.urlsplit(source)
+    if not parts.scheme or parts.scheme == "file":
+        return source
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    if parts.username:
+        netloc = f"{parts.username}:***@{netloc}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _is_archive(source: str) -> bool:
+    """Whether ``source`` names a tar archive (by its path, so signed URLs count)."""
+    return urllib.parse.urlsplit(source).path.endswith((".tar.gz", ".tgz", ".tar"))
 
 
 def fetch_dataset(  # pylint: disable=too-many-arguments
@@ -261,7 +302,7 @@ def fetch_dataset(  # pylint: disable=too-many-arguments
         With what to do, when the data cannot be fetched or ``dest`` may not be replaced.
     """
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()) and not force:
+    if dest.is_dir() and any(dest.iterdir()) and not force:
         LOGGER.info("%s already exists: skipped (force=True replaces it).", dest)
         return dest
     try:
@@ -293,11 +334,11 @@ def _fetch(
         work = Path(tmp)
         extracted = work / "extracted"
         extracted.mkdir()
-        if source.endswith((".tar.gz", ".tgz", ".tar")):
+        if _is_archive(source):
             check_tar_support()  # before downloading, not after
             archive = work / "archive"
             digest = download(source, archive, checksum, progress, max_download_bytes)
-            LOGGER.info("Downloaded %s (%s).", source, digest)
+            LOGGER.info("Downloaded %s (%s).", _redact(source), digest)
             extract(archive, extracted, progress, max_members, max_extracted_bytes)
         else:
             _copy_folder(source, extracted)
