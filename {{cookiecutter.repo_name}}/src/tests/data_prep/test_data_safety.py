@@ -136,3 +136,24 @@ def test_the_reject_limit_applies_to_each_source_folder(tmp_path: Path) -> None:
     with pytest.raises(TooManyRejectsError, match=str(tmp_path / "small")):
         _prepare([big, tmp_path / "small"], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_train_split_with_one_label_is_refused_before_writing(tmp_path: Path) -> None:
+    raw = write_raw_tree(tmp_path / "raw", n_train=3, n_test=1)
+    for path in (raw / "train" / "neg").iterdir():
+        path.unlink()
+    (raw / "train" / "neg").rmdir()
+    with pytest.raises(ValueError, match="train split has no negative review"):
+        _prepare([raw], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_test_overlap_is_counted_in_the_manifest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = write_raw_tree(tmp_path / "raw", n_train=3, n_test=1)
+    (raw / "train" / "pos" / "dup_1.txt").write_text("Same words in both.", encoding="utf-8")
+    (raw / "test" / "pos" / "dup_1.txt").write_text("Same words in both.", encoding="utf-8")
+    manifest = _prepare([raw], tmp_path / "out").manifest
+    assert manifest["train_test_overlap"] == 1
+    assert "1 test review(s) also in train" in caplog.text

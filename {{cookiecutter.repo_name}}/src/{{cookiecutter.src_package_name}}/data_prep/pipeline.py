@@ -104,6 +104,31 @@ def _check_reject_fractions(
             )
 
 
+def _check_labels_and_overlap(manifest: dict[str, Any]) -> None:
+    """Refuse a train split without both labels; warn about duplicates and train/test overlap.
+
+    Raises
+    ------
+    ValueError
+        When the train split lacks positive or negative reviews (training would fail later).
+    """
+    train = manifest["counts"].get("train")
+    if train is not None:
+        for label, folder in (("positive", "pos"), ("negative", "neg")):
+            if not train.get(label):
+                raise ValueError(
+                    f"The train split has no {label} review (no train/{folder}/*.txt in any "
+                    "raw folder): a classifier needs both labels. Nothing was written."
+                )
+    if manifest["duplicate_texts"]:
+        LOGGER.warning("%d review text(s) appear more than once.", manifest["duplicate_texts"])
+    if manifest["train_test_overlap"]:
+        LOGGER.warning(
+            "%d test review(s) also in train: test metrics will look better than they are.",
+            manifest["train_test_overlap"],
+        )
+
+
 def prepare_dataset(  # pylint: disable=too-many-arguments
     raw_dirs_paths: Sequence[str] | str,
     processed_data_path: str,
@@ -161,6 +186,7 @@ def prepare_dataset(  # pylint: disable=too-many-arguments
     reviews, rejects = read_reviews(files, n_jobs, parallel_min_files, progress, max_file_bytes)
     _check_reject_fractions(list(files_by_source), files_by_source, rejects, max_reject_fraction)
     manifest = build_manifest(reviews, rejects, list(files_by_source), len(files))
+    _check_labels_and_overlap(manifest)
     write_dataset(processed_data_path, reviews, rejects, manifest)
     return DataPrepResult(processed_data_path, manifest, rejects, time.perf_counter() - start)
 

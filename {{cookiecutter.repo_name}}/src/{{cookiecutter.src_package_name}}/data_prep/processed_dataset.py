@@ -68,6 +68,7 @@ def build_manifest(
     for split_counts in counts.values():
         split_counts["total"] = sum(split_counts.values())
     texts = Counter(r.text for r in reviews)
+    train_texts = {r.text for r in reviews if r.split == "train"}
     return {
         "format_version": FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -77,6 +78,10 @@ def build_manifest(
         "n_rejects": len(rejects),
         "reject_reasons": dict(Counter(r.reason.split(" (")[0] for r in rejects)),
         "duplicate_texts": sum(n - 1 for n in texts.values() if n > 1),
+        # Test reviews whose text is also in train: they inflate test metrics.
+        "train_test_overlap": sum(
+            1 for r in reviews if r.split == "test" and r.text in train_texts
+        ),
         "counts": counts,
         "content_sha256": content_hash(reviews),
         "files": {split: f"{split}.parquet" for split in counts},
