@@ -132,6 +132,8 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 #: File that marks a folder as written by one of this project's pipelines (and of which kind).
 OWNER_MARKER = ".written-by-pipeline"
+#: The kind of a raw review tree written by get_data (fetched or the shipped sample).
+RAW_DATA_KIND = "raw-data"
 
 
 class UnownedDestinationError(FileExistsError):

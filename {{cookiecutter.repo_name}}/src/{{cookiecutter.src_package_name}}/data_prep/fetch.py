@@ -45,10 +45,10 @@ from fsspec.implementations.local import LocalFileSystem
 from tqdm.auto import tqdm
 
 from ..general_utils import (
+    RAW_DATA_KIND,
     UnownedDestinationError,
     check_replaceable,
     install_folder,
-    staged_folder,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -57,8 +57,6 @@ IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 #: MD5 of aclImdb_v1.tar.gz as published by dataset loaders (e.g. torchtext).
 IMDB_CHECKSUM = "md5:7c2ac02c03563afcf9b574c7e56c153a"
 CHUNK = 1 << 20
-#: What the ownership marker of a fetched raw tree says it holds.
-RAW_KIND = "raw-data"
 #: Default limits on an archive (aclImdb_v1.tar.gz: 84 MB, about 100k members, 0.5 GB).
 MAX_DOWNLOAD_BYTES = 1 << 30
 MAX_MEMBERS = 500_000
@@ -306,7 +304,7 @@ def fetch_dataset(  # pylint: disable=too-many-arguments
         LOGGER.info("%s already exists: skipped (force=True replaces it).", dest)
         return dest
     try:
-        check_replaceable(dest.absolute(), RAW_KIND)
+        check_replaceable(dest.absolute(), RAW_DATA_KIND)
         _fetch(source, dest, checksum, progress, (max_download_bytes, max_members,
                                                   max_extracted_bytes))
     except UnownedDestinationError as error:
@@ -324,8 +322,7 @@ def _fetch(
         # pylint: disable-next=import-outside-toplevel
         from ..sample_data import write_sample_tree
 
-        with staged_folder(dest, RAW_KIND) as staging:
-            write_sample_tree(staging)
+        write_sample_tree(dest)  # staged and marked as a raw tree itself
         return
     if source == "imdb":
         source, checksum = IMDB_URL, checksum or IMDB_CHECKSUM
@@ -342,4 +339,4 @@ def _fetch(
             extract(archive, extracted, progress, max_members, max_extracted_bytes)
         else:
             _copy_folder(source, extracted)
-        install_folder(_tree_root(extracted), dest.absolute(), RAW_KIND)
+        install_folder(_tree_root(extracted), dest.absolute(), RAW_DATA_KIND)
