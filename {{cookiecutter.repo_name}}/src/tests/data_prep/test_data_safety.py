@@ -11,9 +11,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from pipeline_testkit import run_script, write_raw_tree
+from pipeline_testkit import compose_config, run_script, write_raw_tree
 
-from {{ cookiecutter.src_package_name }}.data_prep.pipeline import TooManyRejectsError, prepare_dataset
+from {{ cookiecutter.src_package_name }}.configuration import ConfigError, typed_section
+from {{ cookiecutter.src_package_name }}.data_prep.pipeline import (
+    DataPrepConfig,
+    TooManyRejectsError,
+    prepare_dataset,
+)
 from {{ cookiecutter.src_package_name }}.data_prep.processed_dataset import load_split
 from {{ cookiecutter.src_package_name }}.general_utils import UnownedDestinationError
 
@@ -157,3 +162,19 @@ def test_train_test_overlap_is_counted_in_the_manifest(
     manifest = _prepare([raw], tmp_path / "out").manifest
     assert manifest["train_test_overlap"] == 1
     assert "1 test review(s) also in train" in caplog.text
+
+
+def test_the_data_prep_section_is_validated_with_one_line_per_problem() -> None:
+    default = typed_section(compose_config().data_prep, DataPrepConfig, "data_prep")
+    assert default.max_file_bytes == 1_000_000 and default.max_reject_fraction == 0.01
+    bad = compose_config(
+        overrides=[
+            "data_prep.max_file_bytes=0", "data_prep.max_reject_fraction=2", "+data_prep.typo=1"
+        ]
+    )
+    with pytest.raises(ConfigError) as raised:
+        typed_section(bad.data_prep, DataPrepConfig, "data_prep")
+    lines = str(raised.value).splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in lines] == [
+        "data_prep.max_reject_fraction", "data_prep.max_file_bytes", "data_prep.typo"
+    ]
