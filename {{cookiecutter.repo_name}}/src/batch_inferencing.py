@@ -15,6 +15,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from {{ cookiecutter.src_package_name }}.configuration import ConfigError
 from {{ cookiecutter.src_package_name }}.general_utils import setup_logging
 from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, run_batch_inference
 
@@ -27,9 +28,10 @@ def main(cfg: DictConfig) -> None:
     setup_logging()
     config = OmegaConf.to_container(cfg.inference, resolve=True)
     try:
+        # Validated once here: the library receives a frozen BatchSettings, not a DictConfig.
         settings = BatchSettings.from_config(config, HydraConfig.get().runtime.output_dir)
         run_batch_inference(settings)
-    except (ValueError, FileNotFoundError) as error:
+    except (ConfigError, ValueError, FileNotFoundError) as error:
         LOGGER.error("Batch inference not run: %s", error)
         sys.exit(2)
 

@@ -9,6 +9,7 @@ Examples (from the repository root)::
 """
 
 import argparse
+import http.client
 import logging
 import sys
 
@@ -26,7 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dest", default="data/raw/aclImdb", help="folder to create")
     parser.add_argument("--checksum", default=None,
                         help="sha256:<hex> or md5:<hex> the archive must match")
-    parser.add_argument("--force", action="store_true", help="replace an existing --dest")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing --dest that get_data fetched (never other data)")
     return parser.parse_args(argv)
 
 
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         dest = fetch_dataset(args.source, args.dest, args.checksum, args.force)
     except FetchError as error:
         LOGGER.error("%s", error)
+        return 1
+    except (OSError, http.client.HTTPException) as error:  # e.g. disk full, connection cut
+        LOGGER.error("Could not fetch %s: %s: %s", args.source, type(error).__name__, error)
         return 1
     LOGGER.info("Next: python src/process_data.py 'data_prep.raw_dirs_paths=[%s]'", dest)
     return 0

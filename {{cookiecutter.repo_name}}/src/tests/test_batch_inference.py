@@ -116,7 +116,7 @@ def test_bad_files_become_error_records(model_dir: Path, tmp_path: Path) -> None
     (bad / "latin1.txt").write_bytes("caf\xe9 awful".encode("latin-1"))
     (bad / "empty.txt").write_bytes(b"")
     (bad / "blank.txt").write_text(" \n\t\n", encoding="utf-8")
-    (bad / "gone.txt").symlink_to(tmp_path / "does-not-exist.txt")
+    (bad / "gone.txt").symlink_to(bad / "does-not-exist.txt")
     (bad / "bom.txt").write_bytes("\ufeffawesome fun".encode())
     (bad / "notes.md").write_text("not a review", encoding="utf-8")
     summary = run_batch_inference(settings(model_dir, tmp_path / "in", tmp_path / "out"))
@@ -124,9 +124,9 @@ def test_bad_files_become_error_records(model_dir: Path, tmp_path: Path) -> None
     assert "notes.md" not in records
     assert len(records) == len(good) + 5
     assert "not UTF-8" in records["latin1.txt"]["error"]
-    assert records["empty.txt"]["error"] == "empty file"
-    assert records["blank.txt"]["error"] == "empty file"
-    assert "cannot read" in records["gone.txt"]["error"]
+    assert records["empty.txt"]["error"] == "empty (no text after cleaning)"
+    assert records["blank.txt"]["error"] == "empty (no text after cleaning)"
+    assert "unreadable" in records["gone.txt"]["error"]
     for name in ("latin1.txt", "empty.txt", "blank.txt", "gone.txt"):
         assert records[name]["logit_prob"] is None and records[name]["sentiment"] is None
     assert records["bom.txt"]["sentiment"] in {"positive", "negative"}
@@ -147,9 +147,17 @@ def test_rerun_never_duplicates(model_dir: Path, tmp_path: Path) -> None:
 
 
 def _run_in_subprocess(model_dir: Path, input_dir: Path, output_dir: Path) -> subprocess.Popen:
+    # Reading m-blocker.txt blocks forever in the child (FIFOs no longer can: they are refused).
     code = (
-        "import sys\n"
+        "import sys, threading\n"
+        "from {{ cookiecutter.src_package_name }}.inference import batch\n"
         "from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, run_batch_inference\n"
+        "read = batch.read_review\n"
+        "def blocking_read(tree, path, *args):\n"
+        "    if path.endswith('m-blocker.txt'):\n"
+        "        threading.Event().wait()\n"
+        "    return read(tree, path, *args)\n"
+        "batch.read_review = blocking_read\n"
         "run_batch_inference(BatchSettings(input_data_dir=sys.argv[1], output_dir=sys.argv[2],"
         " model_path=sys.argv[3], batch_size=10, num_workers=1, progress=False))\n"
     )
@@ -164,14 +172,14 @@ def _run_in_subprocess(model_dir: Path, input_dir: Path, output_dir: Path) -> su
 def test_killed_run_leaves_no_complete_output_and_resume_finishes_it(
     model_dir: Path, tmp_path: Path
 ) -> None:
-    """A named pipe among the inputs blocks the run mid-way, where it is killed."""
+    """A file whose reading blocks stops the run mid-way, where it is killed."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     for i in range(50):
         (inputs / f"a{i:03d}.txt").write_text(f"awesome {i}", encoding="utf-8")
         (inputs / f"z{i:03d}.txt").write_text(f"boring {i}", encoding="utf-8")
     blocker = inputs / "m-blocker.txt"
-    os.mkfifo(blocker)
+    blocker.write_text("wonderful", encoding="utf-8")
     out = tmp_path / "out"
     final = out / batch.OUTPUT_FILENAME
     partial = out / (batch.OUTPUT_FILENAME + batch.PARTIAL_SUFFIX)
@@ -190,8 +198,6 @@ def test_killed_run_leaves_no_complete_output_and_resume_finishes_it(
     assert partial.read_text().count("\n") == 50  # the batches before the blocking file
     with partial.open("a", encoding="utf-8") as handle:
         handle.write('{"time": "torn')  # a line cut short by the kill
-    blocker.unlink()
-    blocker.write_text("wonderful", encoding="utf-8")
 
     summary = run_batch_inference(settings(model_dir, inputs, out, resume=True))
     records = read_records(final)
@@ -299,7 +305,7 @@ def test_config_section_maps_to_settings(tmp_path: Path) -> None:
     built = BatchSettings.from_config(config, default_output_dir=str(tmp_path))
     assert built.output_path == tmp_path / "batch-infer-res.jsonl"
     assert built.model_source == "m"
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ValueError, match=r"inference\.batch_sise: Extra inputs are not permitted"):
         BatchSettings.from_config({**config, "batch_sise": 3}, str(tmp_path))
 
 

@@ -1,10 +1,16 @@
-"""Helpers shared by every pipeline: logging set-up and project paths."""
+"""Helpers shared by every pipeline: logging set-up, project paths, and replacing output folders."""
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
+import os
+import shutil
 import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -122,3 +128,119 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self._lines.clear()
                 self.stream.write(text)
             super().flush()
+
+
+#: File that marks a folder as written by one of this project's pipelines (and of which kind).
+OWNER_MARKER = ".written-by-pipeline"
+#: The kind of a raw review tree written by get_data (fetched or the shipped sample).
+RAW_DATA_KIND = "raw-data"
+
+
+class UnownedDestinationError(FileExistsError):
+    """The destination exists, is not empty, and was not written by this pipeline."""
+
+
+def _owner_kind(folder: Path) -> str | None:
+    """The kind recorded in ``folder``'s marker, or ``None`` when it has none."""
+    try:
+        record = json.loads((folder / OWNER_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    kind = record.get("kind") if isinstance(record, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def check_replaceable(destination: Path, kind: str) -> None:
+    """Refuse a destination that this pipeline may not replace.
+
+    A destination may be replaced when it does not exist, is an empty folder, or
+    holds the marker of a folder of the same ``kind`` written by this project.
+
+    Raises
+    ------
+    UnownedDestinationError
+        Naming the path, for anything else (a file, or a folder of other data).
+    """
+    if not destination.exists() and not destination.is_symlink():
+        return
+    if (
+        destination.is_dir()
+        and not destination.is_symlink()
+        and (not any(destination.iterdir()) or _owner_kind(destination) == kind)
+    ):
+        return
+    raise UnownedDestinationError(
+        f"{destination} exists and was not written by this pipeline as a {kind} "
+        f"(no {OWNER_MARKER} marker of that kind): refusing to replace it, nothing was "
+        "deleted. Choose a new or empty folder, or remove this one yourself."
+    )
+
+
+def install_folder(ready: Path, destination: Path, kind: str) -> None:
+    """Mark the complete folder ``ready`` and rename it to ``destination``.
+
+    An existing destination is replaced only after :func:`check_replaceable` accepts
+    it; if the final rename fails, the previous folder is put back.
+    """
+    check_replaceable(destination, kind)
+    (ready / OWNER_MARKER).write_text(json.dumps({"kind": kind}) + "\n", encoding="utf-8")
+    retired = destination.parent / f".{destination.name}.old-{uuid.uuid4().hex[:8]}"
+    if destination.exists():
+        destination.rename(retired)
+    try:
+        ready.rename(destination)
+    except BaseException:
+        if retired.exists():
+            retired.rename(destination)  # put the previous folder back
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+    fsync_dir(destination.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows it)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # not supported for directories on this platform
+    finally:
+        os.close(descriptor)
+
+
+@contextmanager
+def staged_folder(destination: str | Path, kind: str) -> Iterator[Path]:
+    """Build a folder in staging and rename it into place only when complete.
+
+    The one way every pipeline (processed dataset, local model, fetched raw data)
+    replaces a folder. The destination is checked before any work starts and again
+    before the swap: a folder this project did not write as a ``kind`` is refused
+    (:class:`UnownedDestinationError`), never deleted.
+
+    Parameters
+    ----------
+    destination : str or Path
+        The final folder.
+    kind : str
+        What the folder holds (``dataset``, ``model``, ``raw-data``); recorded in the
+        marker and required to match when replacing.
+
+    Yields
+    ------
+    Path
+        A sibling path that does not exist yet; the body creates and fills it.
+        If the body raises, the staging path is removed and the destination is
+        left as it was.
+    """
+    final = Path(destination).absolute()
+    check_replaceable(final, kind)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        yield staging
+        install_folder(staging, final, kind)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -33,7 +33,7 @@ def test_combines_folders_into_parquet_splits_with_manifest(tmp_path: Path) -> N
     result = _prepare([set1, set2], out)
 
     assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json", "rejects.jsonl", "test.parquet", "train.parquet"
+        ".written-by-pipeline", "manifest.json", "rejects.jsonl", "test.parquet", "train.parquet"
     ]
     manifest = load_manifest(str(out))
     assert manifest["counts"]["train"] == {"negative": 7, "positive": 7, "total": 14}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import io
+import os
 import socket
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -34,7 +38,7 @@ def test_archive_is_verified_extracted_and_then_skipped(tmp_path: Path) -> None:
     archive = _tarball(tmp_path)
     dest = tmp_path / "data" / "raw" / "aclImdb"
     assert fetch_dataset(str(archive), dest, _sha256(archive), progress=False) == dest
-    assert sorted(p.name for p in dest.iterdir()) == ["test", "train"]
+    assert sorted(p.name for p in dest.iterdir()) == [".written-by-pipeline", "test", "train"]
     assert len(list((dest / "train" / "pos").glob("*.txt"))) == 2
     assert _leftovers(dest.parent) == []
 
@@ -99,3 +103,102 @@ def test_sample_source_writes_the_shipped_corpus(tmp_path: Path) -> None:
     assert any((dest / "train" / "pos").glob("*.txt"))
     assert any((dest / "test" / "neg").glob("*.txt"))
     assert _leftovers(dest.parent) == []
+
+
+def _archive_with(tmp_path: Path, *extra: tuple[tarfile.TarInfo, bytes | None]) -> Path:
+    """The tiny IMDB tarball plus extra members."""
+    tree = write_raw_tree(tmp_path / "src" / "aclImdb", n_train=2, n_test=1)
+    archive = tmp_path / "crafted.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tree, arcname="aclImdb")
+        for info, content in extra:
+            tar.addfile(info, io.BytesIO(content) if content is not None else None)
+    return archive
+
+
+def test_a_link_re_rooted_by_the_move_is_refused(tmp_path: Path) -> None:
+    # Inside the extraction folder this link stays within it, so tar's data filter
+    # accepts it; once aclImdb/ is moved to data/raw/aclImdb it points at data/raw/other.
+    (tmp_path / "data" / "raw" / "other").mkdir(parents=True)
+    (tmp_path / "data" / "raw" / "other" / "private.txt").write_text("another team's data")
+    link = tarfile.TarInfo("aclImdb/train/neg/2_1.txt")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "../../../other/private.txt"
+    archive = _archive_with(tmp_path, (link, None))
+    dest = tmp_path / "data" / "raw" / "aclImdb"
+    with pytest.raises(FetchError, match="link"):
+        fetch_dataset(str(archive), dest, progress=False)
+    assert not dest.exists()
+    assert _leftovers(dest.parent) == []
+
+
+def test_archives_beyond_the_member_or_size_limits_are_refused(tmp_path: Path) -> None:
+    archive = _tarball(tmp_path)
+    dest = tmp_path / "raw" / "aclImdb"
+    with pytest.raises(FetchError, match="more than 5 members"):
+        fetch_dataset(str(archive), dest, progress=False, max_members=5)
+    with pytest.raises(FetchError, match="more than 100 bytes"):
+        fetch_dataset(str(archive), dest, progress=False, max_extracted_bytes=100)
+    with pytest.raises(FetchError, match="more than 10 bytes"):
+        fetch_dataset(str(archive), dest, progress=False, max_download_bytes=10)
+    assert not dest.exists()
+    assert _leftovers(dest.parent) == []
+
+
+def test_force_never_replaces_a_folder_the_pipeline_did_not_write(tmp_path: Path) -> None:
+    archive = _tarball(tmp_path)
+    dest = tmp_path / "data"
+    (dest / "raw").mkdir(parents=True)
+    (dest / "raw" / "notes.md").write_text("mine", encoding="utf-8")
+    with pytest.raises(FetchError, match="not written by this pipeline"):
+        fetch_dataset(str(archive), dest, force=True, progress=False)
+    assert (dest / "raw" / "notes.md").read_text(encoding="utf-8") == "mine"
+
+
+def test_an_interpreter_without_the_tar_data_filter_is_refused_clearly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delattr(tarfile, "data_filter")
+    archive = _tarball(tmp_path)
+    with pytest.raises(FetchError, match=r"Python 3\.11\.13"):
+        fetch_dataset(str(archive), tmp_path / "raw" / "x", progress=False)
+
+
+def test_a_folder_source_copies_no_link_and_no_special_file(tmp_path: Path) -> None:
+    tree = write_raw_tree(tmp_path / "tree", n_train=1, n_test=1)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the service account key", encoding="utf-8")
+    pos = tree / "train" / "pos"
+    (pos / "link_1.txt").symlink_to(secret)
+    os.mkfifo(pos / "fifo_1.txt")
+    dest = fetch_dataset(str(tree), tmp_path / "raw" / "copy", progress=False)
+    copied = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.txt"))
+    assert copied == sorted(
+        p.relative_to(tree).as_posix() for p in tree.rglob("r*.txt")
+    )
+    assert not any("service account" in p.read_text() for p in dest.rglob("*.txt"))
+
+
+def test_a_signed_archive_url_is_an_archive(tmp_path: Path) -> None:
+    archive = _tarball(tmp_path)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{archive.name}?X-Goog-Signature=abc"
+        dest = fetch_dataset(url, tmp_path / "raw" / "signed", _sha256(archive), progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(list((dest / "train" / "pos").glob("*.txt"))) == 2
+
+
+def test_a_dest_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    archive = _tarball(tmp_path)
+    dest = tmp_path / "raw"
+    dest.write_text("a file", encoding="utf-8")
+    with pytest.raises(FetchError, match=str(dest)):
+        fetch_dataset(str(archive), dest, progress=False)
+    assert dest.read_text(encoding="utf-8") == "a file"

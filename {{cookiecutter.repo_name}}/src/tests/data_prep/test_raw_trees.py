@@ -47,7 +47,7 @@ def test_bad_files_become_rejects_with_reasons(tmp_path: Path) -> None:
     neg = raw / "train" / "neg"
     (neg / "latin1_1.txt").write_bytes("Caf\xe9 awful".encode("latin-1"))
     (neg / "blank_1.txt").write_text("  <br /> \n ", encoding="utf-8")
-    os.symlink(tmp_path / "missing-target", neg / "dangling_1.txt")
+    os.symlink(neg / "missing-target", neg / "dangling_1.txt")
     reviews, rejects = read_reviews(list_raw_files(str(raw)), n_jobs=1, progress=False)
     reasons = {Path(r.path).name: r.reason for r in rejects}
     assert reasons.keys() == {"latin1_1.txt", "blank_1.txt", "dangling_1.txt"}

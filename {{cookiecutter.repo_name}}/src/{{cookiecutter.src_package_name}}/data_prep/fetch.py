@@ -10,26 +10,46 @@ Sources:
 
 The destination is either absent or complete: archives are downloaded to a
 temporary file, checked, extracted into a temporary folder and renamed into
-place. An existing destination is left alone (pass ``force`` to replace it).
+place (:func:`..general_utils.install_folder`). An existing destination is left
+alone; ``force`` replaces it only if this pipeline fetched it (its marker file),
+never a folder of other data.
+
+Archives are untrusted input: they are extracted with tar's ``data`` filter, and
+links of any kind are refused (the IMDB layout has none; a relative link that
+stays inside the extraction folder would point elsewhere once the tree is moved
+to its destination, and the 2024-2025 bypasses of the filter all go through
+links). The download size, the number of members and the extracted size are
+capped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
+import stat
+import sys
 import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 from tqdm.auto import tqdm
+
+from ..general_utils import (
+    RAW_DATA_KIND,
+    UnownedDestinationError,
+    check_replaceable,
+    install_folder,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -37,6 +57,10 @@ IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 #: MD5 of aclImdb_v1.tar.gz as published by dataset loaders (e.g. torchtext).
 IMDB_CHECKSUM = "md5:7c2ac02c03563afcf9b574c7e56c153a"
 CHUNK = 1 << 20
+#: Default limits on an archive (aclImdb_v1.tar.gz: 84 MB, about 100k members, 0.5 GB).
+MAX_DOWNLOAD_BYTES = 1 << 30
+MAX_MEMBERS = 500_000
+MAX_EXTRACTED_BYTES = 4 << 30
 
 
 class FetchError(RuntimeError):
@@ -63,28 +87,40 @@ def _open_source(source: str) -> Iterator[tuple[BinaryIO, int | None]]:
                 yield response, int(length) if length else None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             raise FetchError(
-                f"Could not download {source} ({getattr(error, 'reason', error)}). "
+                f"Could not download {_redact(source)} ({getattr(error, 'reason', error)}). "
                 "Without internet access, download the archive elsewhere, copy it here and "
                 "run: python src/get_data.py --source /path/to/aclImdb_v1.tar.gz"
             ) from error
         return
     fs, path = fsspec.core.url_to_fs(source)
     if not fs.exists(path):
-        raise FetchError(f"Source not found: {source}")
+        raise FetchError(f"Source not found: {_redact(source)}")
     with fs.open(path, "rb") as handle:
         yield handle, fs.size(path)
 
 
-def download(source: str, target: Path, checksum: str | None, progress: bool = True) -> str:
-    """Copy ``source`` to the local file ``target``, verifying its checksum.
+def download(
+    source: str,
+    target: Path,
+    checksum: str | None,
+    progress: bool = True,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+) -> str:
+    """Copy ``source`` to the local file ``target``, verifying its checksum and size.
 
     Returns
     -------
     str
         The ``sha256:<hex>`` of the file (logged, for pinning it next time).
+
+    Raises
+    ------
+    FetchError
+        On a checksum mismatch or when the source holds more than ``max_bytes``.
     """
     hasher, expected = _hasher(checksum)
     sha256 = hashlib.sha256()
+    copied = 0
     with (
         _open_source(source) as (stream, size),
         target.open("wb") as out,
@@ -92,6 +128,12 @@ def download(source: str, target: Path, checksum: str | None, progress: bool = T
              disable=not progress) as progress_bar,
     ):
         while chunk := stream.read(CHUNK):
+            copied += len(chunk)
+            if copied > max_bytes or (size or 0) > max_bytes:
+                raise FetchError(
+                    f"{_redact(source)} holds more than {max_bytes} bytes (the download limit); "
+                    "nothing was extracted."
+                )
             out.write(chunk)
             sha256.update(chunk)
             if hasher is not None:
@@ -99,20 +141,69 @@ def download(source: str, target: Path, checksum: str | None, progress: bool = T
             progress_bar.update(len(chunk))
     if hasher is not None and hasher.hexdigest() != expected:
         raise FetchError(
-            f"Checksum mismatch for {source}: expected {checksum}, got "
+            f"Checksum mismatch for {_redact(source)}: expected {checksum}, got "
             f"{hasher.name}:{hasher.hexdigest()}. The file is corrupt or not the expected "
             "release; nothing was extracted."
         )
     return f"sha256:{sha256.hexdigest()}"
 
 
-def extract(archive: Path, folder: Path, progress: bool = True) -> None:
-    """Extract a tar archive safely (no absolute paths, links or ``..`` escapes)."""
+def check_tar_support() -> None:
+    """Refuse to extract on an interpreter without tar's ``data`` filter.
+
+    The filter arrived in Python 3.11.4; its known bypasses (fixed in 3.11.13,
+    3.12.11 and 3.13.4) all go through links, which :func:`extract` refuses itself.
+
+    Raises
+    ------
+    FetchError
+        Naming the interpreter and the version to install.
+    """
+    if not hasattr(tarfile, "data_filter"):
+        version = ".".join(map(str, sys.version_info[:3]))
+        raise FetchError(
+            f"Python {version} has no safe tar extraction (tarfile's data filter). "
+            "Use Python 3.11.13 or later (3.12.11+, 3.13.4+) to extract archives."
+        )
+
+
+def extract(
+    archive: Path,
+    folder: Path,
+    progress: bool = True,
+    max_members: int = MAX_MEMBERS,
+    max_bytes: int = MAX_EXTRACTED_BYTES,
+) -> None:
+    """Extract a tar archive safely: tar's data filter, no links, bounded size and count.
+
+    Raises
+    ------
+    FetchError
+        For a link, a member the data filter refuses (absolute, ``..``, special
+        file), more than ``max_members`` members or ``max_bytes`` bytes, or a
+        corrupt archive.
+    """
+    check_tar_support()
+    members = total = 0
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for member in tqdm(members, unit="file", desc="Extracting", disable=not progress):
+        with (
+            tarfile.open(archive, "r:*") as tar,
+            tqdm(unit="file", desc="Extracting", disable=not progress) as progress_bar,
+        ):
+            for member in tar:  # one header at a time, not getmembers()
+                members += 1
+                total += max(member.size, 0)
+                if members > max_members:
+                    raise FetchError(f"{archive.name} has more than {max_members} members")
+                if total > max_bytes:
+                    raise FetchError(f"{archive.name} extracts to more than {max_bytes} bytes")
+                if member.issym() or member.islnk():
+                    raise FetchError(
+                        f"{archive.name} holds a link ({member.name} -> {member.linkname}); "
+                        "links are refused in fetched archives"
+                    )
                 tar.extract(member, folder, filter="data")
+                progress_bar.update(1)
     except (tarfile.TarError, OSError) as error:
         raise FetchError(f"Could not extract {archive.name}: {error}") from error
 
@@ -130,16 +221,56 @@ def _tree_root(folder: Path) -> Path:
     )
 
 
+def _not_regular(directory: str, names: list[str]) -> set[str]:
+    """Names in ``directory`` that are neither regular files nor folders (links included)."""
+    skipped = set()
+    for name in names:
+        mode = os.lstat(os.path.join(directory, name)).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            LOGGER.warning(
+                "Not copied: %s (a link or special file; only regular files are fetched)",
+                os.path.join(directory, name),
+            )
+            skipped.add(name)
+    return skipped
+
+
 def _copy_folder(source: str, folder: Path) -> None:
     fs, path = fsspec.core.url_to_fs(source)
     if not fs.isdir(path):
-        raise FetchError(f"Source not found: {source}")
+        raise FetchError(f"Source not found: {_redact(source)}")
+    if isinstance(fs, LocalFileSystem):
+        # Never follow a link (its target may be any file on this machine) nor open a FIFO.
+        shutil.copytree(path, folder, ignore=_not_regular, dirs_exist_ok=True)
+        return
     fs.get(path.rstrip("/") + "/", str(folder), recursive=True)
 
 
-def fetch_dataset(
+def _redact(source: str) -> str:
+    """``source`` without a password in its user info and without its query (signatures)."""
+    parts = urllib.parse.urlsplit(source)
+    if not parts.scheme or parts.scheme == "file":
+        return source
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    if parts.username:
+        netloc = f"{parts.username}:***@{netloc}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _is_archive(source: str) -> bool:
+    """Whether ``source`` names a tar archive (by its path, so signed URLs count)."""
+    return urllib.parse.urlsplit(source).path.endswith((".tar.gz", ".tgz", ".tar"))
+
+
+def fetch_dataset(  # pylint: disable=too-many-arguments
     source: str, dest: str | Path, checksum: str | None = None, force: bool = False,
     progress: bool = True,
+    *,
+    max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+    max_members: int = MAX_MEMBERS,
+    max_extracted_bytes: int = MAX_EXTRACTED_BYTES,
 ) -> Path:
     """Fetch a raw dataset into ``dest`` (see the module docstring for sources).
 
@@ -152,54 +283,60 @@ def fetch_dataset(
     checksum : str or None
         ``sha256:<hex>`` or ``md5:<hex>`` the archive must match (``imdb``: known).
     force : bool
-        Replace an existing ``dest``.
+        Replace an existing ``dest`` that this pipeline fetched (never other data).
     progress : bool
         Show progress bars.
+    max_download_bytes, max_members, max_extracted_bytes : int
+        Limits on an archive: its size, its number of members, its extracted size.
 
     Returns
     -------
     Path
         ``dest``, holding ``train/`` and/or ``test/`` with ``pos/`` and ``neg/``.
+
+    Raises
+    ------
+    FetchError
+        With what to do, when the data cannot be fetched or ``dest`` may not be replaced.
     """
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()) and not force:
+    if dest.is_dir() and any(dest.iterdir()) and not force:
         LOGGER.info("%s already exists: skipped (force=True replaces it).", dest)
         return dest
+    try:
+        check_replaceable(dest.absolute(), RAW_DATA_KIND)
+        _fetch(source, dest, checksum, progress, (max_download_bytes, max_members,
+                                                  max_extracted_bytes))
+    except UnownedDestinationError as error:
+        raise FetchError(str(error)) from None
+    LOGGER.info("Raw data ready in %s", dest)
+    return dest
+
+
+def _fetch(
+    source: str, dest: Path, checksum: str | None, progress: bool, limits: tuple[int, int, int]
+) -> None:
+    """Fetch into a staging folder and install it as ``dest``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if source == "sample":
         # pylint: disable-next=import-outside-toplevel
         from ..sample_data import write_sample_tree
 
-        staging = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
-        try:
-            write_sample_tree(staging)
-            _replace(staging, dest)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return dest
+        write_sample_tree(dest)  # staged and marked as a raw tree itself
+        return
     if source == "imdb":
         source, checksum = IMDB_URL, checksum or IMDB_CHECKSUM
+    max_download_bytes, max_members, max_extracted_bytes = limits
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.tmp-") as tmp:
         work = Path(tmp)
         extracted = work / "extracted"
         extracted.mkdir()
-        is_archive = source.endswith((".tar.gz", ".tgz", ".tar"))
-        if is_archive:
+        if _is_archive(source):
+            check_tar_support()  # before downloading, not after
             archive = work / "archive"
-            digest = download(source, archive, checksum, progress)
-            LOGGER.info("Downloaded %s (%s).", source, digest)
-            extract(archive, extracted, progress)
+            digest = download(source, archive, checksum, progress, max_download_bytes)
+            LOGGER.info("Downloaded %s (%s).", _redact(source), digest)
+            extract(archive, extracted, progress, max_members, max_extracted_bytes)
         else:
             _copy_folder(source, extracted)
-        _replace(_tree_root(extracted), dest)
-    LOGGER.info("Raw data ready in %s", dest)
-    return dest
-
-
-def _replace(ready: Path, dest: Path) -> None:
-    """Move a complete folder to ``dest``, replacing an old one only once it is ready."""
-    retired = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex[:8]}"
-    if dest.exists():
-        dest.rename(retired)
-    ready.rename(dest)
-    shutil.rmtree(retired, ignore_errors=True)
+        install_folder(_tree_root(extracted), dest.absolute(), RAW_DATA_KIND)

@@ -9,9 +9,11 @@ Layout of a processed dataset folder::
 
 The manifest is the mark of a complete dataset: :func:`load_split` refuses a
 folder without one. Local datasets are written to a temporary sibling folder
-that is renamed into place, so a crash never leaves a half-written dataset
-under the final name. On object stores (``gs://``), where folders cannot be
-renamed, the old manifest is removed first and the new one written last.
+that is renamed into place (:func:`..general_utils.staged_folder`), so a crash
+never leaves a half-written dataset under the final name, and only a folder that
+this pipeline wrote as a dataset is ever replaced. On object stores (``gs://``),
+where folders cannot be renamed, the old manifest is removed first and the new
+one written last.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from typing import Any
 import fsspec
 import pandas as pd
 
+from ..general_utils import OWNER_MARKER, UnownedDestinationError, check_replaceable, staged_folder
 from .raw_trees import SPLITS, Reject, Review, is_local
 
 LOGGER = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ LOGGER = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 REJECTS = "rejects.jsonl"
 FORMAT_VERSION = 1
+#: What the ownership marker of a processed dataset folder says it holds.
+DATASET_KIND = "processed-dataset"
 
 
 class IncompleteDatasetError(FileNotFoundError):
@@ -65,6 +68,7 @@ def build_manifest(
     for split_counts in counts.values():
         split_counts["total"] = sum(split_counts.values())
     texts = Counter(r.text for r in reviews)
+    train_texts = {r.text for r in reviews if r.split == "train"}
     return {
         "format_version": FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -74,6 +78,10 @@ def build_manifest(
         "n_rejects": len(rejects),
         "reject_reasons": dict(Counter(r.reason.split(" (")[0] for r in rejects)),
         "duplicate_texts": sum(n - 1 for n in texts.values() if n > 1),
+        # Test reviews whose text is also in train: they inflate test metrics.
+        "train_test_overlap": sum(
+            1 for r in reviews if r.split == "test" and r.text in train_texts
+        ),
         "counts": counts,
         "content_sha256": content_hash(reviews),
         "files": {split: f"{split}.parquet" for split in counts},
@@ -108,6 +116,38 @@ def _write_files(
         handle.write("\n")
 
 
+def _check_remote_destination(fs: Any, root: str, path: str) -> None:
+    """Refuse a non-empty remote folder that holds no dataset marker of this project."""
+    if not fs.exists(root) or not fs.ls(root):
+        return
+    marker = f"{root}/{OWNER_MARKER}"
+    try:
+        kind = json.loads(fs.cat_file(marker)).get("kind") if fs.exists(marker) else None
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    if kind != DATASET_KIND:
+        raise UnownedDestinationError(
+            f"{path} exists and was not written by this pipeline as a {DATASET_KIND} "
+            f"(no {OWNER_MARKER} marker of that kind): refusing to replace it, nothing was "
+            "deleted. Choose a new or empty folder, or remove this one yourself."
+        )
+
+
+def check_destination(path: str) -> None:
+    """Fail before any work when ``path`` may not receive a processed dataset.
+
+    Raises
+    ------
+    UnownedDestinationError
+        When it holds anything this pipeline did not write as a dataset.
+    """
+    if is_local(path):
+        check_replaceable(Path(path.removeprefix("file://")).absolute(), DATASET_KIND)
+    else:
+        fs, root = fsspec.core.url_to_fs(path)
+        _check_remote_destination(fs, root.rstrip("/"), path)
+
+
 def write_dataset(
     path: str, reviews: Sequence[Review], rejects: Sequence[Reject], manifest: dict[str, Any]
 ) -> None:
@@ -116,8 +156,9 @@ def write_dataset(
     Parameters
     ----------
     path : str
-        Destination folder (local path or fsspec URL). An existing dataset there
-        is replaced.
+        Destination folder (local path or fsspec URL). A dataset this pipeline wrote
+        there is replaced; any other non-empty folder is refused
+        (:class:`~..general_utils.UnownedDestinationError`) and left untouched.
     reviews, rejects : sequences of Review and Reject
         The content, in the order to store it.
     manifest : dict
@@ -125,25 +166,16 @@ def write_dataset(
     """
     if not is_local(path):
         fs, root = fsspec.core.url_to_fs(path)
+        root = root.rstrip("/")
+        _check_remote_destination(fs, root, path)
         if fs.exists(f"{root}/{MANIFEST}"):
             fs.rm(f"{root}/{MANIFEST}")  # the old dataset stops looking complete first
+        fs.makedirs(root, exist_ok=True)
+        fs.pipe_file(f"{root}/{OWNER_MARKER}", json.dumps({"kind": DATASET_KIND}).encode())
         _write_files(path, reviews, rejects, manifest)
         return
-    final = Path(path.removeprefix("file://")).resolve()
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-    retired = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
-    try:
+    with staged_folder(path.removeprefix("file://"), DATASET_KIND) as staging:
         _write_files(str(staging), reviews, rejects, manifest)
-        if final.exists():
-            final.rename(retired)
-        staging.rename(final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if retired.exists() and not final.exists():
-            retired.rename(final)  # put the previous dataset back
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def load_manifest(path: str) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Read raw review trees in the IMDB layout: ``{train,test}/{pos,neg}/*.txt``.
 
-Files are read, decoded as UTF-8 and cleaned with :func:`..text.clean_text`.
-A file that cannot be read, is not UTF-8 or holds no text after cleaning is
-not a crash: it becomes a :class:`Reject` with its path and the reason, and
-the caller decides whether the share of rejects is acceptable.
+Files are read and decoded by the rules of :mod:`.review_files`, shared with
+batch inference. A file that is not a regular file inside its tree, is too
+large, cannot be read, is not UTF-8 or holds no text after cleaning is not a
+crash: it becomes a :class:`Reject` with its path and the reason, and the
+caller decides whether the share of rejects is acceptable.
 
 Local trees with many files are read by several processes; ``gs://`` and
 other fsspec URLs are fetched in batches through fsspec.
@@ -11,6 +12,7 @@ other fsspec URLs are fetched in batches through fsspec.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -19,7 +21,13 @@ from dataclasses import dataclass
 import fsspec
 from tqdm.auto import tqdm
 
-from .text import clean_text
+from .review_files import (
+    DEFAULT_MAX_FILE_BYTES,
+    ReviewFileError,
+    check_size,
+    decode_review,
+    read_local_review,
+)
 
 SPLITS = ("train", "test")
 #: Folder name of each label; 1 = positive, 0 = negative (see modeling.predictor).
@@ -37,6 +45,8 @@ class RawFile:
     label: int
     source: str
     protocol: str = "file"
+    #: The tree the file was listed from (a local link may not lead outside it).
+    root: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,7 @@ def list_raw_files(raw_dir: str) -> list[RawFile]:
                     label=label,
                     source=f"{raw_dir.rstrip('/')}/{split}/{label_dir}/{name}",
                     protocol=protocol,
+                    root=root,
                 )
                 for name in names
             )
@@ -115,43 +126,45 @@ def list_raw_files(raw_dir: str) -> list[RawFile]:
     return files
 
 
-def decode_review(raw: RawFile, content: bytes) -> Review | Reject:
+def _review(raw: RawFile, content: bytes) -> Review | Reject:
     """Decode and clean the bytes of one file, or say why it is rejected."""
     try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return Reject(raw.source, f"not UTF-8 ({error.reason} at byte {error.start})")
-    cleaned = clean_text(text)
-    if not cleaned:
-        return Reject(raw.source, "empty (no text after cleaning)")
-    return Review(raw.split, raw.label, cleaned, raw.source)
+        return Review(raw.split, raw.label, decode_review(content).cleaned, raw.source)
+    except ReviewFileError as error:
+        return Reject(raw.source, str(error))
 
 
-def _read_local_chunk(chunk: Sequence[RawFile]) -> list[Review | Reject]:
+def _read_local_chunk(
+    chunk: Sequence[RawFile], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> list[Review | Reject]:
     """Read and clean local files (runs in a worker process)."""
     results: list[Review | Reject] = []
     for raw in chunk:
         try:
-            with open(raw.path, "rb") as handle:
-                content = handle.read()
-        except OSError as error:
-            results.append(Reject(raw.source, f"unreadable ({error.strerror or error})"))
+            content = read_local_review(raw.path, raw.root, max_file_bytes)
+        except ReviewFileError as error:
+            results.append(Reject(raw.source, str(error)))
             continue
-        results.append(decode_review(raw, content))
+        results.append(_review(raw, content))
     return results
 
 
-def _read_remote_chunk(chunk: Sequence[RawFile]) -> list[Review | Reject]:
-    """Fetch and clean files through fsspec (one batched request per chunk)."""
+def _read_remote_chunk(
+    chunk: Sequence[RawFile], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> list[Review | Reject]:
+    """Fetch and clean files through fsspec (one batched request per chunk, in this process)."""
     fs = fsspec.filesystem(chunk[0].protocol)
     contents = fs.cat([raw.path for raw in chunk], on_error="return")
     results: list[Review | Reject] = []
     for raw in chunk:
         content = contents.get(raw.path, FileNotFoundError(raw.path))
-        if isinstance(content, bytes):
-            results.append(decode_review(raw, content))
-        else:
+        if not isinstance(content, bytes):
             results.append(Reject(raw.source, f"unreadable ({content})"))
+            continue
+        try:
+            results.append(_review(raw, check_size(content, max_file_bytes)))
+        except ReviewFileError as error:
+            results.append(Reject(raw.source, str(error)))
     return results
 
 
@@ -165,6 +178,7 @@ def read_reviews(
     n_jobs: int | None = None,
     parallel_min_files: int = 2000,
     progress: bool = True,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> tuple[list[Review], list[Reject]]:
     """Read, decode and clean review files.
 
@@ -178,6 +192,8 @@ def read_reviews(
         Below this many local files one process is faster than starting workers.
     progress : bool
         Show a tqdm progress bar (files read).
+    max_file_bytes : int
+        Larger files are rejects (never read whole).
 
     Returns
     -------
@@ -190,7 +206,9 @@ def read_reviews(
         return reviews, rejects
     workers = n_jobs or os.cpu_count() or 1
     local = files[0].protocol in ("file", "local")
-    reader = _read_local_chunk if local else _read_remote_chunk
+    reader = functools.partial(
+        _read_local_chunk if local else _read_remote_chunk, max_file_bytes=max_file_bytes
+    )
     chunks = list(_chunks(files, CHUNK_SIZE))
     progress_bar = tqdm(total=len(files), unit="file", desc="Reading reviews", disable=not progress)
     with progress_bar:

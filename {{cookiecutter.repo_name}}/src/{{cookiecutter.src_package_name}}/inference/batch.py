@@ -20,13 +20,18 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
+from filelock import FileLock, Timeout
+from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
 
+from ..configuration import FrozenConfig, typed_section
+from ..data_prep.review_files import DEFAULT_MAX_FILE_BYTES
+from ..general_utils import fsync_dir
 from ..modeling.predictor import DEFAULT_THRESHOLD, ModelInfo, SentimentPredictor
 from .files import InputTree, ReviewReadError, read_review, shard_of
 
@@ -40,25 +45,27 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 Result = tuple[str, float | None, str | None, str | None]
 
 
-@dataclass(frozen=True)
-class BatchSettings:  # pylint: disable=too-many-instance-attributes
-    """What to predict, with which model, and where to write (the ``inference`` config).
+class BatchSettings(FrozenConfig):
+    """What to predict, with which model, and where to write (the ``inference`` config section).
+
+    Validated once by ``batch_inferencing.py`` (unknown keys and wrong types are errors).
 
     Attributes
     ----------
     input_data_dir : str
         Folder (local path or fsspec URL) with one review per ``.txt`` file, searched
         recursively.
-    output_dir : str
-        Local folder for the results (by default the run's Hydra output folder).
+    output_dir : str or None
+        Local folder for the results (``None``: the run's Hydra output folder, filled in
+        by the entry script).
     model_path : str or None
         Local MLflow model folder (the guide's setting); an MLflow URI works too.
     model_uri : str or None
         Any MLflow model URI (``models:/name@champion``, ``runs:/<id>/model``);
         wins over ``model_path``.
     output_filename : str
-        Name of the results file. Give each shard its own ``output_dir`` (as
-        ``scripts/batch-inferencing.sh`` does) or its own name.
+        Name of the results file (a plain name, no folder). Give each shard its own
+        ``output_dir`` (as ``scripts/batch-inferencing.sh`` does) or its own name.
     batch_size : int
         Files per vectorised predict call.
     num_workers : int
@@ -68,7 +75,10 @@ class BatchSettings:  # pylint: disable=too-many-instance-attributes
         ``shard_index``. A Kubernetes Indexed Job sets ``JOB_COMPLETION_INDEX``.
     resume : bool
         Continue an interrupted run from its ``.partial`` file (and keep a complete
-        result as it is); ``False`` starts clean.
+        result as it is); ``False`` starts clean. Results written by another model
+        are never continued or kept: the run is refused.
+    max_file_bytes : int
+        Larger input files get an error record (they are never read whole).
     threshold : float
         P(positive) from which a review is positive.
     progress : bool
@@ -78,38 +88,49 @@ class BatchSettings:  # pylint: disable=too-many-instance-attributes
     """
 
     input_data_dir: str
-    output_dir: str
+    output_dir: str | None = None
     model_path: str | None = None
     model_uri: str | None = None
     output_filename: str = OUTPUT_FILENAME
-    batch_size: int = 256
-    num_workers: int = 2
-    shard_index: int = 0
+    batch_size: int = Field(256, ge=1)
+    num_workers: int = Field(2, ge=1)
+    shard_index: int = Field(0, ge=0)
     num_shards: int = 1
     resume: bool = True
-    threshold: float = DEFAULT_THRESHOLD
+    max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, ge=1)
+    threshold: float = Field(DEFAULT_THRESHOLD, gt=0.0, lt=1.0)
     progress: bool = True
     suffix: str = ".txt"
 
-    def __post_init__(self) -> None:
+    @field_validator("output_filename")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not name or name in {".", ".."} or "/" in name or os.sep in name:
+            raise ValueError(f"inference.output_filename must be a plain file name, got {name!r}")
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BatchSettings:
         if not self.model_uri and not self.model_path:
             raise ValueError("set inference.model_path (a model folder) or inference.model_uri")
-        if self.batch_size < 1 or self.num_workers < 1:
-            raise ValueError("inference.batch_size and inference.num_workers must be >= 1")
-        if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
+        if self.num_shards < 1 or self.shard_index >= self.num_shards:
             raise ValueError(
                 f"inference.shard_index must be in [0, {self.num_shards}), got {self.shard_index}"
             )
+        return self
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], default_output_dir: str) -> BatchSettings:
-        """Build from the ``inference`` config section; unknown keys are refused."""
+        """Validate the ``inference`` config section; unknown keys and bad values are refused.
+
+        Raises
+        ------
+        ConfigError
+            With one ``inference.<key>: <problem>`` line per problem.
+        """
         values = {k: v for k, v in dict(config).items() if v is not None}
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown inference settings: {sorted(unknown)}")
         values.setdefault("output_dir", default_output_dir)
-        return cls(**values)
+        return typed_section(values, cls, "inference")
 
     @property
     def model_source(self) -> str:
@@ -119,6 +140,8 @@ class BatchSettings:  # pylint: disable=too-many-instance-attributes
     @property
     def output_path(self) -> Path:
         """The results file. Shards that share an output folder need their own file names."""
+        if self.output_dir is None:
+            raise ValueError("inference.output_dir is not set")
         return Path(self.output_dir) / self.output_filename
 
 
@@ -181,11 +204,22 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(
-    model_source: str, threshold: float, tree: InputTree, predictor: Any = None
+    model_source: str,
+    threshold: float,
+    tree: InputTree | str,
+    predictor: Any = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> None:
-    """Give this process its predictor (loaded once) and input folder."""
-    _WORKER["tree"] = tree
+    """Give this process its predictor (loaded once), input folder and file size cap.
+
+    ``tree`` is the parent's :class:`InputTree` for local folders, or the folder's
+    URL for any other filesystem: the worker opens its own filesystem instance from
+    it, because async fsspec filesystems (gcsfs, HTTP) refuse to be used in a forked
+    child ("This class is not fork-safe"); fsspec gives a new process a new instance.
+    """
+    _WORKER["tree"] = InputTree.open(tree) if isinstance(tree, str) else tree
     _WORKER["predictor"] = predictor or SentimentPredictor.load(model_source, threshold)
+    _WORKER["max_file_bytes"] = max_file_bytes
 
 
 def _predict_batch(paths: list[str]) -> list[Result]:
@@ -197,7 +231,7 @@ def _predict_batch(paths: list[str]) -> list[Result]:
     errors: dict[str, str] = {}
     for path in paths:
         try:
-            texts.append(read_review(tree, path))
+            texts.append(read_review(tree, path, _WORKER["max_file_bytes"]))
             ok_paths.append(path)
         except ReviewReadError as error:
             errors[path] = str(error)
@@ -273,6 +307,7 @@ class _Writer:
         os.fsync(self._handle.fileno())
         self._handle.close()
         os.replace(self.partial, self.output)
+        fsync_dir(self.output.parent)  # the rename itself survives a power loss
 
     def close(self) -> None:
         """Close without renaming (the run was interrupted)."""
@@ -289,6 +324,34 @@ def _model_version(info: ModelInfo) -> str:
     return info.uri
 
 
+def _written_by(path: Path) -> str | None:
+    """The model named by the first complete record of a results file, if any."""
+    with path.open("rb") as handle:
+        line = handle.readline()
+    try:
+        record = json.loads(line) if line.endswith(b"\n") else None
+    except ValueError:
+        return None
+    return record.get("model_version") if isinstance(record, dict) else None
+
+
+def _check_same_model(path: Path, model_version: str) -> None:
+    """Refuse to keep or continue results that another model wrote.
+
+    Raises
+    ------
+    ValueError
+        Naming both models and what to do instead.
+    """
+    theirs = _written_by(path)
+    if theirs is not None and theirs != model_version:
+        raise ValueError(
+            f"{path} holds results of another model ({theirs}); this run uses "
+            f"{model_version}. Give a new inference.output_dir, or set inference.resume=false "
+            "to replace them."
+        )
+
+
 def _mp_context() -> multiprocessing.context.BaseContext:
     # fork lets workers share the model loaded once in this process (copy-on-write).
     methods = multiprocessing.get_all_start_methods()
@@ -303,7 +366,9 @@ def _results(
 ) -> Iterator[list[Result]]:
     """Predict batches in input order, with at most two batches per worker in flight."""
     if settings.num_workers == 1:
-        _init_worker(settings.model_source, settings.threshold, tree, predictor)
+        _init_worker(
+            settings.model_source, settings.threshold, tree, predictor, settings.max_file_bytes
+        )
         yield from map(_predict_batch, batches)
         return
     context = _mp_context()
@@ -317,7 +382,13 @@ def _results(
         max_workers=settings.num_workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(settings.model_source, settings.threshold, tree, shared),
+        initargs=(
+            settings.model_source,
+            settings.threshold,
+            tree if tree.is_local else tree.url,  # see _init_worker: async filesystems
+            shared,
+            settings.max_file_bytes,
+        ),
     )
     pending: deque[Future[list[Result]]] = deque()
     window = 2 * settings.num_workers
@@ -350,26 +421,42 @@ def run_batch_inference(settings: BatchSettings) -> Summary:
     """
     start = time.perf_counter()
     output = settings.output_path
+    output.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(output) + ".lock", timeout=0)
+    try:
+        with lock:
+            return _run_locked(settings, output, start)
+    except Timeout:
+        raise ValueError(
+            f"another batch inference run is writing {output} (lock {lock.lock_file} is held)"
+        ) from None
+
+
+def _run_locked(settings: BatchSettings, output: Path, start: float) -> Summary:
+    """:func:`run_batch_inference` while holding the output's lock."""
     summary = Summary(output_path=str(output))
     partial = output.with_name(output.name + PARTIAL_SUFFIX)
+    tree = InputTree.open(settings.input_data_dir)
+    predictor = SentimentPredictor.load(settings.model_source, settings.threshold)
+    summary.load_seconds = time.perf_counter() - start
+    summary.model = predictor.info.as_dict()
+    model_version = _model_version(predictor.info)
     if settings.resume and output.exists():
+        _check_same_model(output, model_version)
         summary.already_complete = True
         LOGGER.info(summary.describe())
         return summary
     done: set[str] = set()
     if settings.resume and partial.exists():
+        _check_same_model(partial, model_version)
         done = _read_done(partial)
         LOGGER.info("Resuming %s: %d files already done", partial, len(done))
-    tree = InputTree.open(settings.input_data_dir)
-    predictor = SentimentPredictor.load(settings.model_source, settings.threshold)
-    summary.load_seconds = time.perf_counter() - start
-    summary.model = predictor.info.as_dict()
     LOGGER.info(
         "Predicting %s (shard %d of %d) with %s in batches of %d on %d worker(s)",
         settings.input_data_dir,
         settings.shard_index,
         settings.num_shards,
-        _model_version(predictor.info),
+        model_version,
         settings.batch_size,
         settings.num_workers,
     )

@@ -17,9 +17,16 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from ..data_prep.review_files import (
+    DEFAULT_MAX_FILE_BYTES,
+    ReviewFileError,
+    decode_review,
+    read_fs_review,
+    read_local_review,
+)
 
-class ReviewReadError(Exception):
-    """A file that cannot become a review: unreadable, not UTF-8 or empty."""
+#: A file that cannot become a review (the reason is the message); the rule of data prep.
+ReviewReadError = ReviewFileError
 
 
 @dataclass(frozen=True)
@@ -78,14 +85,18 @@ class InputTree:
                     path = f"{dirpath.rstrip('/')}/{name}"
                     yield self.fs.unstrip_protocol(path), path[len(root) + 1 :]
 
-    def read_bytes(self, path: str) -> bytes:
-        """Raw bytes of one file given by a path from :meth:`iter_files`."""
+    def read_bytes(self, path: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+        """Raw bytes of one file given by a path from :meth:`iter_files`.
+
+        Raises
+        ------
+        ReviewFileError
+            For a link leading outside the folder, anything but a regular file, a
+            file over ``max_bytes``, or a read error.
+        """
         if self.is_local:
-            with open(path, "rb") as handle:
-                return handle.read()
-        with self.fs.open(path, "rb") as handle:
-            data: bytes = handle.read()
-            return data
+            return read_local_review(path, os.path.abspath(self.root), max_bytes)
+        return read_fs_review(self.fs, path, max_bytes)
 
 
 def shard_of(relative_path: str, num_shards: int) -> int:
@@ -106,33 +117,16 @@ def shard_of(relative_path: str, num_shards: int) -> int:
     return int.from_bytes(digest, "big") % num_shards
 
 
-def decode_review(data: bytes) -> str:
-    """The text of a review file: UTF-8 (a BOM is dropped), not blank.
-
-    Raises
-    ------
-    ReviewReadError
-        When the bytes are not UTF-8 or hold no text.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ReviewReadError(f"not UTF-8 text ({error.reason} at byte {error.start})") from None
-    if not text.strip():
-        raise ReviewReadError("empty file")
-    return text
-
-
-def read_review(tree: InputTree, path: str) -> str:
+def read_review(tree: InputTree, path: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str:
     """Read one file as one review (the whole file, however many lines).
 
+    The file is read and decoded by the same rules as in data preparation
+    (:mod:`..data_prep.review_files`); the text is returned as decoded, for the
+    predictor, which cleans it.
+
     Raises
     ------
-    ReviewReadError
-        When the file cannot be read, is not UTF-8 or is empty.
+    ReviewFileError
+        When the file is refused, cannot be read, is not UTF-8 or holds no text.
     """
-    try:
-        data = tree.read_bytes(path)
-    except OSError as error:
-        raise ReviewReadError(f"cannot read: {type(error).__name__}: {error}") from None
-    return decode_review(data)
+    return decode_review(tree.read_bytes(path, max_bytes)).text

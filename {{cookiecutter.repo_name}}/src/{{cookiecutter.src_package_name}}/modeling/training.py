@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import time
-import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,13 +27,15 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
 
 from ..data_prep.processed_dataset import load_manifest, load_split
-from ..general_utils import setup_logging
+from ..general_utils import setup_logging, staged_folder
 from . import tracking
 from .evaluation import close_figures, evaluate, evaluation_figures
 from .nbsvm import NbsvmParams, fit_nbsvm
 from .predictor import ModelInfo, SentimentPredictor
 
 LOGGER = logging.getLogger(__name__)
+#: What the ownership marker of a locally saved model folder says it holds.
+MODEL_KIND = "model"
 #: Name of the model inside each MLflow run.
 MODEL_ARTIFACT = "model"
 #: Reviews stored as the model's input example.
@@ -112,23 +112,17 @@ def model_requirements() -> list[str]:
 
 
 def save_model_atomically(model: Any, destination: Path, input_example: np.ndarray) -> None:
-    """Save in MLflow's model format; the folder is complete or left as it was."""
+    """Save in MLflow's model format; the folder is complete or left as it was.
+
+    Only a model folder this pipeline saved is replaced; any other non-empty folder
+    is refused (:class:`~..general_utils.UnownedDestinationError`), never deleted.
+    """
     import mlflow.sklearn  # pylint: disable=import-outside-toplevel
 
-    destination = destination.resolve()
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = destination.parent / f".{destination.name}.tmp-{uuid.uuid4().hex[:8]}"
-    retired = destination.parent / f".{destination.name}.old-{uuid.uuid4().hex[:8]}"
-    try:
+    with staged_folder(destination, MODEL_KIND) as staging:
         mlflow.sklearn.save_model(
             model, str(staging), input_example=input_example, pip_requirements=model_requirements()
         )
-        if destination.exists():
-            destination.rename(retired)
-        staging.rename(destination)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(retired, ignore_errors=True)
 
 
 def _texts(frame: pd.DataFrame) -> list[str]:

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from ..general_utils import RAW_DATA_KIND, staged_folder
 
 __all__ = ["SampleReview", "load_sample_reviews", "write_sample_tree"]
 
@@ -81,19 +80,15 @@ def write_sample_tree(dest: Path) -> Path:
     Raises
     ------
     FileExistsError
-        If ``dest`` exists and holds anything else (it is never overwritten).
+        If ``dest`` exists and holds anything but a raw tree this project wrote
+        (:class:`~..general_utils.UnownedDestinationError`; it is never overwritten).
     """
     dest = Path(dest)
     digest = hashlib.sha256(_corpus_bytes()).hexdigest()
     marker = dest / MARKER
     if marker.is_file() and marker.read_text(encoding="utf-8").strip() == digest:
         return dest
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise FileExistsError(f"{dest} exists and holds other files; not overwriting it")
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with staged_folder(dest, RAW_DATA_KIND) as staging:  # refuses a folder of other data
         for split in SPLITS:
             for label in LABELS:
                 (staging / split / label).mkdir(parents=True)
@@ -101,10 +96,4 @@ def write_sample_tree(dest: Path) -> Path:
             path = staging / review.split / review.label / review.filename
             path.write_text(review.text + "\n", encoding="utf-8")
         (staging / MARKER).write_text(digest + "\n", encoding="utf-8")
-        if dest.is_dir():
-            dest.rmdir()  # empty, checked above
-        os.replace(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return dest

@@ -1,0 +1,151 @@
+"""Reading and decoding one review file: the one rule for data preparation and batch inference.
+
+Both pipelines read a review file the same way, so the model is trained on text
+decoded exactly as it is served:
+
+* a local file is read only if it is a regular file inside the input folder: a
+  symbolic link leading outside it, a FIFO, a device or a socket is refused
+  without being read or followed;
+* at most ``max_bytes`` are read; a larger file is refused with its size;
+* the bytes must be UTF-8 (a byte-order mark is dropped) and hold some text once
+  cleaned with :func:`.text.clean_text` (a markup-only file is refused).
+
+Every refusal is a :class:`ReviewFileError` whose message is the reason recorded
+for the file (a reject in data preparation, an error record in batch inference).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any, NamedTuple
+
+from .text import clean_text
+
+#: Default cap on one review file (IMDB's longest review is about 14 kB).
+DEFAULT_MAX_FILE_BYTES = 1_000_000
+
+_KINDS = {
+    stat.S_ISDIR: "a directory",
+    stat.S_ISFIFO: "a FIFO",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
+
+
+class ReviewFileError(Exception):
+    """A file that cannot become a review; the message is the reason."""
+
+
+class DecodedReview(NamedTuple):
+    """A review's text as decoded (what the predictor takes) and as cleaned (what is stored)."""
+
+    text: str
+    cleaned: str
+
+
+def _too_large(size: int, max_bytes: int) -> ReviewFileError:
+    return ReviewFileError(f"larger than max_file_bytes={max_bytes} ({size} bytes)")
+
+
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def read_local_review(path: str, root: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The bytes of a local review file, read safely.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    root : str
+        The input folder it was listed from; a symbolic link may not lead outside it.
+    max_bytes : int
+        Largest file accepted.
+
+    Raises
+    ------
+    ReviewFileError
+        For a link leaving ``root``, anything but a regular file, a file over
+        ``max_bytes`` or an OS error.
+    """
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            target = os.path.realpath(path)
+            if not _inside(target, os.path.realpath(root)):
+                raise ReviewFileError(
+                    "symbolic link leading outside the input folder (not followed)"
+                )
+            path = target
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: no link swapped in.
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        raise ReviewFileError(f"unreadable ({error.strerror or error})") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS.items() if test(mode)), "special")
+            raise ReviewFileError(f"not a regular file ({kind}; not read)")
+        size = os.fstat(descriptor).st_size
+        if size > max_bytes:
+            raise _too_large(size, max_bytes)
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as error:
+            raise ReviewFileError(f"unreadable ({error.strerror or error})") from None
+    if len(data) > max_bytes:
+        raise _too_large(len(data), max_bytes)
+    return data
+
+
+def read_fs_review(fs: Any, path: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The bytes of a review file on an fsspec filesystem, reading at most ``max_bytes + 1``.
+
+    Raises
+    ------
+    ReviewFileError
+        For a file over ``max_bytes`` or any read error.
+    """
+    try:
+        with fs.open(path, "rb") as handle:
+            data: bytes = handle.read(max_bytes + 1)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # fsspec backends raise their own types (aiohttp, google.api_core, ...).
+        raise ReviewFileError(f"unreadable ({type(error).__name__}: {error})") from None
+    if len(data) > max_bytes:
+        size = fs.size(path) if hasattr(fs, "size") else len(data)
+        raise _too_large(size or len(data), max_bytes)
+    return data
+
+
+def check_size(data: bytes, max_bytes: int) -> bytes:
+    """Refuse bytes already fetched (e.g. in a batched request) when over ``max_bytes``."""
+    if len(data) > max_bytes:
+        raise _too_large(len(data), max_bytes)
+    return data
+
+
+def decode_review(data: bytes) -> DecodedReview:
+    """Decode the bytes of one review file.
+
+    Raises
+    ------
+    ReviewFileError
+        When the bytes are not UTF-8 or hold no text once cleaned.
+
+    Examples
+    --------
+    >>> decode_review("\\ufeffGreat<br />film".encode())
+    DecodedReview(text='Great<br />film', cleaned='Great film')
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ReviewFileError(f"not UTF-8 ({error.reason} at byte {error.start})") from None
+    cleaned = clean_text(text)
+    if not cleaned:
+        raise ReviewFileError("empty (no text after cleaning)")
+    return DecodedReview(text, cleaned)
