@@ -273,6 +273,44 @@ def test_one_log_line_per_request_without_the_body(
     assert "s3cr3t" not in server_text
 
 
+def _request_lines(client: httpx.Client, *requests: tuple[str, str]) -> list[str]:
+    """The API's request log lines for ``requests`` (method, URL), sent one by one."""
+    ours = ListHandler()
+    requests_logger = logging.getLogger(REQUESTS_LOGGER)
+    level = requests_logger.level
+    requests_logger.addHandler(ours)
+    requests_logger.setLevel(logging.INFO)
+    try:
+        for method, url in requests:
+            client.request(method, url)
+        # The server thread logs after each response is sent: wait for every line.
+        deadline = time.monotonic() + 5
+        while len(ours.records) < len(requests) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        requests_logger.removeHandler(ours)
+        requests_logger.setLevel(level)
+    return [ours.format(record) for record in ours.records]
+
+
+def test_request_log_lines_cannot_be_forged(client: httpx.Client) -> None:
+    # %0A and %0D decode to LF and CR in the path: written as they are, they would
+    # end the line and start one the attacker wrote. NEL and U+2028 too, for readers
+    # that split on them.
+    forged = "FORGED 200 0.01ms"
+    lines = _request_lines(
+        client,
+        ("GET", "/api/v1/x%0a" + forged.replace(" ", "%20")),
+        ("GET", "/api/v1/y%0d%0a" + forged.replace(" ", "%20")),
+        ("GET", "/api/v1/z%c2%85%e2%80%a8" + forged.replace(" ", "%20")),
+    )
+    assert len(lines) == 3
+    for line in lines:
+        assert not any(ch in line for ch in "\r\n\x85\u2028"), repr(line)
+        assert line.startswith("GET /api/v1/") and line.endswith("ms"), line
+    assert lines[0].startswith("GET /api/v1/x\\n" + forged + " 404 "), lines[0]
+
+
 def test_large_requests_are_predicted_off_the_event_loop_with_the_same_answer(
     model_dir: Path,
 ) -> None:
