@@ -543,6 +543,23 @@ def test_cors_allows_only_the_configured_origins() -> None:
 def test_passwords_in_uris_are_hidden() -> None:
     assert redact("https://u:pw@host/models/1") == "https://u:***@host/models/1"
     assert redact("runs:/abc/model") == "runs:/abc/model"
+    assert redact("models:/sentiment@champion") == "models:/sentiment@champion"
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("http://u:pw@h/x?token=abc", "http://u:***@h/x?***"),
+        (
+            "https://storage.example/m.tar?X-Goog-Signature=abc&X-Goog-Expires=60",
+            "https://storage.example/m.tar?***",
+        ),
+        ("gs://bucket/model#frag-secret", "gs://bucket/model#***"),
+    ],
+)
+def test_signed_url_queries_are_hidden(uri: str, shown: str) -> None:
+    # A signed URL carries its credential in the query: /version must not return it.
+    assert redact(uri) == shown
 
 
 @pytest.fixture(scope="module")

@@ -139,17 +139,30 @@ class Settings(BaseSettings):
 
 
 def redact(uri: str) -> str:
-    """Hide a password in a URI's user part before it is logged or returned.
+    """Hide the secrets a URI can carry before it is logged or returned.
+
+    The password of the user part, and the query and fragment as a whole: a signed
+    URL (``?X-Goog-Signature=...``, ``?token=...``) carries its credential there.
 
     Examples
     --------
     >>> redact("http://user:secret@mlflow:5000/x")
     'http://user:***@mlflow:5000/x'
+    >>> redact("https://bucket.example/model.tar?X-Goog-Signature=abc")
+    'https://bucket.example/model.tar?***'
     >>> redact("models:/sentiment@champion")
     'models:/sentiment@champion'
     """
     parts = urlsplit(uri)
-    if parts.password is None:
+    if parts.password is None and not parts.query and not parts.fragment:
         return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(
+        parts._replace(
+            netloc=netloc,
+            query="***" if parts.query else "",
+            fragment="***" if parts.fragment else "",
+        )
+    )
