@@ -25,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from {{ cookiecutter.src_package_name }}.modeling.predictor import DEFAULT_THRESHOLD
+
 
 class ModelSettingError(ValueError):
     """No model is configured, or its setting cannot be used."""
@@ -58,7 +60,10 @@ class Settings(BaseSettings):
     PRED_MODEL_PATH: str | None = Field(None, description="Local MLflow model folder.")
     PRED_MODEL_UUID: str | None = Field(None, description="MLflow run id of the model.")
     PRED_THRESHOLD: float = Field(
-        0.5, gt=0.0, lt=1.0, description="P(positive) from which a review is positive."
+        DEFAULT_THRESHOLD,
+        gt=0.0,
+        lt=1.0,
+        description="P(positive) from which a review is positive.",
     )
 
     API_MAX_REVIEWS: int = Field(500, ge=1, description="Reviews per request.")

@@ -59,7 +59,9 @@ def load_predictor(settings: Settings) -> SentimentPredictor:
         predictor = SentimentPredictor.load(source.uri, threshold=settings.PRED_THRESHOLD)
     except Exception as error:  # pylint: disable=broad-exception-caught
         # MLflow raises many types (MlflowException, OSError, ValueError, ...); all mean
-        # the same to the operator: this setting does not name a loadable model.
+        # the same to the operator: this setting does not name a loadable model. The
+        # traceback goes to DEBUG, for the unusual cases one line does not explain.
+        LOGGER.debug("Loading %s failed", redact(source.uri), exc_info=True)
         cause = " ".join(f"{type(error).__name__}: {error}".split())
         raise ModelLoadError(
             f"Cannot start the API: no model could be loaded from "
