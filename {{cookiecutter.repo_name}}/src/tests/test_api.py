@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import ValidationError
 from serving_support import GUIDE_REQUEST, fit_tiny_model, running_server, save_tiny_model
 
+from {{ cookiecutter.src_package_name }}.general_utils import DEFAULT_LOGGING_CONFIG, PROJECT_ROOT
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
 from {{ cookiecutter.src_package_name }}_fastapi.config import ModelSettingError, Settings, redact
 from {{ cookiecutter.src_package_name }}_fastapi.deps import get_predictor
@@ -262,8 +263,9 @@ def test_one_log_line_per_request_without_the_body(
     assert len(lines) == 1
     assert lines[0].startswith(f"POST {PREDICT} 200 ")
     assert lines[0].endswith("ms")
-    # The client's own log (httpx) and uvicorn's access log (off under gunicorn unless
-    # --access-logfile is given) are not the API's; every other line must be clean.
+    # The client's own log (httpx) and the access log of this in-process uvicorn are not
+    # the API's (test_api_gunicorn checks the shipped entrypoint's whole output); every
+    # other line must be clean.
     server_text = "\n".join(
         r.getMessage()
         for r in [*caplog.records, *ours.records]
@@ -497,8 +499,9 @@ def _guide_settings_table(readme: str) -> dict[str, str]:
 
 
 def _as_shown(name: str, default: Any) -> str:
-    if name == "API_LOG_CONFIG":
-        return "conf/base/logging.yaml"
+    if name == "API_LOG_CONFIG" and default is None:
+        # Unset, the workers use the project's logging file.
+        return DEFAULT_LOGGING_CONFIG.relative_to(PROJECT_ROOT).as_posix()
     if default in (None, []):
         return "none"
     return str(default).lower() if isinstance(default, bool) else str(default)
