@@ -45,6 +45,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Self
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
@@ -446,12 +447,9 @@ def summarise_slices(slices: list[dict[str, Any]], seconds: float) -> dict[str, 
 # --------------------------------------------------------------------------- batch
 
 
-def bench_batch(args: argparse.Namespace, train: Path, model: Path, texts: list[str],
-                workdir: Path) -> dict[str, Any]:  # fmt: skip
-    # pylint: disable=import-outside-toplevel
-    batch = sys.modules["bench_pkg_batch"]
-    predictor_mod = sys.modules["bench_pkg_predictor"]
-    text_mod = sys.modules["bench_pkg_text"]
+def bench_batch(args: argparse.Namespace, modules: dict[str, ModuleType], train: Path,
+                model: Path, texts: list[str], workdir: Path) -> dict[str, Any]:  # fmt: skip
+    batch, predictor_mod, text_mod = modules["batch"], modules["predictor"], modules["text"]
 
     predictor = predictor_mod.SentimentPredictor.load(str(model))
     cleaned = text_mod.clean_texts(texts)
@@ -493,13 +491,19 @@ def bench_batch(args: argparse.Namespace, train: Path, model: Path, texts: list[
 # --------------------------------------------------------------------------- main
 
 
-def import_project(src: Path, package: str) -> None:
+def import_project(src: Path, package: str) -> dict[str, ModuleType]:
+    """The baked project's modules the batch benchmark calls, by role."""
     sys.path.insert(0, str(src))
     import importlib  # pylint: disable=import-outside-toplevel
 
-    sys.modules["bench_pkg_text"] = importlib.import_module(f"{package}.data_prep.text")
-    sys.modules["bench_pkg_predictor"] = importlib.import_module(f"{package}.modeling.predictor")
-    sys.modules["bench_pkg_batch"] = importlib.import_module(f"{package}.inference.batch")
+    return {
+        role: importlib.import_module(f"{package}.{module}")
+        for role, module in (
+            ("text", "data_prep.text"),
+            ("predictor", "modeling.predictor"),
+            ("batch", "inference.batch"),
+        )
+    }
 
 
 def report_api(api: dict[str, Any]) -> list[tuple[str, bool]]:
@@ -583,7 +587,7 @@ def main() -> int:
     log(f"workdir {workdir}")
     train = extract(args.data, workdir / "data")
     project, package = bake(workdir)
-    import_project(project / "src", package)
+    modules = import_project(project / "src", package)
     _, texts, _ = read_texts(train)
     log(f"{len(texts)} review files")
     model = args.model or train_model(project, train.parent, workdir)
@@ -599,7 +603,7 @@ def main() -> int:
     if not args.skip_api:
         results["api"] = bench_api(args, project, package, model, texts, workdir)
     if not args.skip_batch:
-        results["batch"] = bench_batch(args, train, model, texts, workdir)
+        results["batch"] = bench_batch(args, modules, train, model, texts, workdir)
     results["machine"]["loadavg_end"] = os.getloadavg()
     ok = report(results)
     out = workdir / "bench-serving.json"
