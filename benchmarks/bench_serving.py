@@ -35,8 +35,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,16 +47,13 @@ from types import ModuleType
 from typing import Any, Self
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+# The demo's server helpers (standard library only): one free_port, wait and stop.
+sys.path.insert(0, str(TEMPLATE_DIR / "demo"))
+import run_demo  # pylint: disable=wrong-import-position
+
 PREDICT = "/api/v1/model/predict"
 READY = "/api/v1/health/ready"
-GUIDE_BODY = json.dumps(
-    {
-        "reviews": [
-            {"id": 9176, "text": "This movie is quite boring."},
-            {"id": 71, "text": "This movie is awesome."},
-        ]
-    }
-).encode()
+GUIDE_BODY = json.dumps(run_demo.GUIDE_REQUEST).encode()
 
 BARE_APP = '''
 """Bare Starlette reference: parse JSON, one vectorised predict, JSONResponse."""
@@ -106,12 +101,6 @@ app = Starlette(
 def log(message: str) -> None:
     """Progress on stderr."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- set-up
@@ -196,7 +185,7 @@ class Server:
     def __init__(self, name: str, project: Path, app: str | None, chdir: Path | None,
                  env: dict[str, str], log_path: Path):  # fmt: skip
         self.name, self.project, self.log_path = name, project, log_path
-        self.port = free_port()
+        self.port = run_demo.free_port()
         self.env = {**env, "API_HOST": "127.0.0.1", "API_PORT": str(self.port),
                     "API_WORKERS": "2", "GUNICORN": str(Path(sys.executable).parent / "gunicorn")}  # fmt: skip
         if app is not None:
@@ -218,33 +207,13 @@ class Server:
                 ["bash", str(entrypoint)], env=self.env, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited; see {self.log_path}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", READY)
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name} not ready; see {self.log_path}")
-            time.sleep(0.2)
+        run_demo.wait_ready(self.process, f"http://127.0.0.1:{self.port}{READY}", 120, self.log_path)
         time.sleep(2.0)  # let both workers finish loading (one answering is not both)
         return self
 
     def __exit__(self, *exc: object) -> None:
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        run_demo.stop(self.process)
 
 
 def post(conn: http.client.HTTPConnection, body: bytes) -> tuple[int, bytes]:
