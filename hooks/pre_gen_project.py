@@ -61,9 +61,10 @@ def check_text(value: str, max_len: int) -> str | None:
     bad = sorted(UNSAFE_TEXT.intersection(value))
     if bad:
         return "must not contain any of " + " ".join(bad)
-    if value.startswith(".."):
-        # In docs/index.rst it would be a reStructuredText directive (".. include:: <file>").
-        return "must not start with '..' (a reStructuredText directive in the docs)"
+    if re.match(r"\.\.(\s|$)", value):
+        # reStructuredText explicit markup: in docs/index.rst, ".. include:: <file>" would
+        # pull a file of the docs builder into the published docs.
+        return "must not start with '.. ' (a reStructuredText directive in the docs)"
     return None
 
 

@@ -137,7 +137,7 @@ def test_valid_edge_values_are_accepted(tmp_path: Path) -> None:
         # Letters, accents and punctuation of any script are text, not controls.
         "project_name=Critiques de films \u00e9crites \u2014 \u6620\u753b",
         "author_name=Zo\u00eb \u00d8stergaard-\u0141\u00f3d\u017a",
-        "description=Two dots .. inside a sentence are fine.",
+        "description=...and an ellipsis first, or two dots .. inside, are plain text.",
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "ab" / "src" / "ab" / "__init__.py").exists()
