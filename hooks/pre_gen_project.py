@@ -4,6 +4,12 @@ Cookiecutter renders this file with the user's answers, then runs it. Every
 problem is printed on its own line (field, value, rule) and the hook exits
 non-zero, so cookiecutter and cruft stop and remove the half-made project.
 Only the standard library is used: the hook runs in the generator's Python.
+
+Choice answers are not checked here: cookiecutter refuses an unknown choice before
+any hook runs. Cookiecutter also renders every answer as a Jinja template before
+this hook sees it (its design, not the template's), so answers taken from an
+untrusted source (a portal, a bot) must be refused before calling cookiecutter when
+they hold ``{`` or ``%``; this hook cannot see the raw answer.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import keyword
 import re
 import sys
+import unicodedata
 
 ANSWERS = {
     "project_name": {{ cookiecutter.project_name | jsonify }},
@@ -19,13 +26,16 @@ ANSWERS = {
     "src_package_name": {{ cookiecutter.src_package_name | jsonify }},
     "src_package_name_short": {{ cookiecutter.src_package_name_short | jsonify }},
     "gcp_project_id": {{ cookiecutter.gcp_project_id | jsonify }},
-    "gcr_personal_subdir": {{ cookiecutter.gcr_personal_subdir | jsonify }},
     "author_name": {{ cookiecutter.author_name | jsonify }},
-    "open_source_license": {{ cookiecutter.open_source_license | jsonify }},
 }
 
 # Characters that would need escaping in YAML, TOML, shell or Jinja text.
 UNSAFE_TEXT = set('"\\`{}<>$')
+# Unicode categories that are not printable text: control characters (Cc, NEL U+0085
+# among them), format characters (Cf: bidi overrides, zero-width), line and paragraph
+# separators (Zl U+2028, Zp U+2029). YAML reads NEL, U+2028 and U+2029 as line breaks,
+# so any of them in a YAML comment would start a new line of YAML.
+UNPRINTABLE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
 # Names the generated code imports; a package of the same name would shadow them.
 TAKEN_NAMES = {
     "conf", "data", "docs", "fastapi", "gunicorn", "hydra", "mlflow", "models", "numpy",
@@ -42,11 +52,19 @@ def check_text(value: str, max_len: int) -> str | None:
         return "must not be empty"
     if len(value) > max_len:
         return f"must be at most {max_len} characters (got {len(value)})"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        return "must be a single line without control characters"
+    unprintable = sorted({ch for ch in value if unicodedata.category(ch) in UNPRINTABLE_CATEGORIES})
+    if unprintable:
+        return (
+            "must be one line of printable text, without control, format, line or paragraph "
+            "separator characters (found " + ", ".join(f"U+{ord(ch):04X}" for ch in unprintable) + ")"
+        )
     bad = sorted(UNSAFE_TEXT.intersection(value))
     if bad:
         return "must not contain any of " + " ".join(bad)
+    if re.match(r"\.\.(\s|$)", value):
+        # reStructuredText explicit markup: in docs/index.rst, ".. include:: <file>" would
+        # pull a file of the docs builder into the published docs.
+        return "must not start with '.. ' (a reStructuredText directive in the docs)"
     return None
 
 
@@ -86,13 +104,6 @@ def check_gcp_project_id(value: str) -> str | None:
     return None
 
 
-def check_choice(value: str, choices: tuple[str, ...]) -> str | None:
-    """Return why a choice is not one of the allowed values, or None."""
-    if value not in choices:
-        return "must be one of " + ", ".join(repr(c) for c in choices)
-    return None
-
-
 #: Fields whose default is computed from another field (see cookiecutter.json).
 DERIVED_FROM = {"src_package_name": "repo_name", "src_package_name_short": "src_package_name"}
 
@@ -113,9 +124,7 @@ def problems(answers: dict[str, str]) -> list[str]:
         "src_package_name": lambda v: check_identifier(v, 2, 40),
         "src_package_name_short": lambda v: check_identifier(v, 1, 20),
         "gcp_project_id": check_gcp_project_id,
-        "gcr_personal_subdir": lambda v: check_choice(v, ("No", "Yes")),
         "author_name": lambda v: check_text(v, 100),
-        "open_source_license": lambda v: check_choice(v, ("MIT", "BSD-3-Clause", "No license file")),
     }
     found = []
     invalid = set()

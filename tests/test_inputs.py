@@ -34,8 +34,25 @@ BAD_INPUTS = [
     ("gcp_project_id", "my-google-project"),
     ("gcp_project_id", "a" * 31),
     ("author_name", ""),
+    # A reStructuredText directive: docs/index.rst would include a file of the docs builder.
+    ("description", ".. include:: /etc/hostname"),
+    ("project_name", "..  raw:: html"),
 ]
-#: Choice answers that cookiecutter itself refuses before our hook runs.
+#: Free text holding a character that is not printable text, and that character's code point.
+#: Line and paragraph separators are line breaks to YAML (PyYAML, libyaml, GitLab's Psych):
+#: in a YAML comment such as the first line of .gitlab-ci.yml they start a new line, an
+#: injected CI job here. Format characters such as a bidi override reorder what a reviewer
+#: sees ("Trojan Source").
+INJECTION = "pwned_job:{0}  script: [echo INJECTED]{0}#"
+UNPRINTABLE_INPUTS = [
+    ("project_name", "Foo\u2028" + INJECTION.format("\u2028"), "U+2028"),
+    ("project_name", "Foo\u2029" + INJECTION.format("\u2029"), "U+2029"),
+    ("description", "Foo\x85" + INJECTION.format("\x85"), "U+0085"),
+    ("description", "tab\there", "U+0009"),
+    ("author_name", "Team \u202eevil", "U+202E"),
+    ("author_name", "zero\u200bwidth", "U+200B"),
+]
+#: Choice answers: cookiecutter itself refuses them before the hook runs.
 BAD_CHOICES = [("gcr_personal_subdir", "Maybe"), ("open_source_license", "GPL-3.0")]
 
 
@@ -57,6 +74,21 @@ def test_bad_input_is_rejected(tmp_path: Path, field: str, value: str) -> None:
     assert lines[0].startswith(f"Invalid input {field}: "), result.stderr
     assert lines[1] == "Generation stopped: 1 invalid input(s); no project was written."
     assert list(tmp_path.iterdir()) == [], "a rejected project must leave nothing behind"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code_point"), UNPRINTABLE_INPUTS, ids=[c for _, _, c in UNPRINTABLE_INPUTS]
+)
+def test_unprintable_text_is_rejected_naming_the_character(
+    tmp_path: Path, field: str, value: str, code_point: str
+) -> None:
+    result = cookiecutter_cli(tmp_path, f"{field}={value}", "repo_name=good-repo")
+    assert result.returncode != 0
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"Invalid input {field}: "), result.stderr
+    assert code_point in lines[0], lines[0]
+    assert lines[1] == "Generation stopped: 1 invalid input(s); no project was written."
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_CHOICES)
@@ -97,7 +129,15 @@ def test_cruft_create_rejects_bad_input(tmp_path: Path) -> None:
 
 def test_valid_edge_values_are_accepted(tmp_path: Path) -> None:
     result = cookiecutter_cli(
-        tmp_path, "repo_name=ab", "src_package_name=ab", "src_package_name_short=a", "gcp_project_id=a23456"
+        tmp_path,
+        "repo_name=ab",
+        "src_package_name=ab",
+        "src_package_name_short=a",
+        "gcp_project_id=a23456",
+        # Letters, accents and punctuation of any script are text, not controls.
+        "project_name=Critiques de films \u00e9crites \u2014 \u6620\u753b",
+        "author_name=Zo\u00eb \u00d8stergaard-\u0141\u00f3d\u017a",
+        "description=...and an ellipsis first, or two dots .. inside, are plain text.",
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "ab" / "src" / "ab" / "__init__.py").exists()

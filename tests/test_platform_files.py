@@ -584,7 +584,10 @@ def test_gitlab_ci_builds_once_and_on_the_right_refs(variant) -> None:
     assert {job["variables"]["DOCKERFILE"] for job in builds.values()} == _names(project, DOCKERFILES)
     assert all(job["extends"] == ".kaniko-build" and set(job) == {"extends", "variables"} for job in builds.values())
     rules = ci[".kaniko-build"]["rules"]
-    assert [r["if"] for r in rules] == ["$CI_COMMIT_TAG", "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"]
+    protected = ' && $CI_COMMIT_REF_PROTECTED == "true"'
+    assert [r["if"] for r in rules] == [
+        "$CI_COMMIT_TAG" + protected, "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" + protected
+    ]
     assert rules[0]["variables"]["IMAGE_TAG"] == "$CI_COMMIT_TAG"
     registry = ci["variables"]["REGISTRY_PATH"]
     expected = "asia.gcr.io/my-gcp-project" + ("/$GITLAB_USER_LOGIN" if answers.get("gcr_personal_subdir") == "Yes" else "")
@@ -594,6 +597,21 @@ def test_gitlab_ci_builds_once_and_on_the_right_refs(variant) -> None:
     assert ci["test:lint-pytest"]["artifacts"]["reports"]["junit"] == "junit.xml"
     pages = ci["pages"]["script"]
     assert "sphinx-apidoc -f -o docs src" in pages and ci["pages"]["artifacts"]["paths"] == ["public"]
+
+
+def test_the_push_key_is_used_only_on_protected_refs(baked_default: Path) -> None:
+    # GCP_SERVICE_ACCOUNT_KEY is documented as a protected variable; every job that reads
+    # it must run only on protected refs, or its pipelines would fail (or, with an
+    # unprotected variable, branch code could read the key).
+    text = (baked_default / ".gitlab-ci.yml").read_text()
+    ci = yaml.safe_load(text)
+    assert re.search(r"GCP_SERVICE_ACCOUNT_KEY +type \"File\", flag \"Protected\"", text)
+    users = [name for name, job in ci.items() if "GCP_SERVICE_ACCOUNT_KEY" in json.dumps(job)]
+    assert users == [".kaniko-build"]
+    rules = ci[".kaniko-build"]["rules"]
+    assert rules and all(rule["if"].endswith('&& $CI_COMMIT_REF_PROTECTED == "true"') for rule in rules)
+    assert all(".kaniko-build" == job.get("extends") for name, job in ci.items() if name.startswith("build:"))
+    assert all("rules" not in job for name, job in ci.items() if name.startswith("build:"))
 
 
 def test_check_jsonschema_rejects_a_broken_ci_file(baked_default: Path, validators_bin: Path, tmp_path: Path) -> None:

@@ -25,7 +25,8 @@ from helpers import run
 
 pytestmark = pytest.mark.slow
 
-POSITIVE = "great wonderful superb moving brilliant delightful touching masterpiece loved enjoyable".split()
+# "awesome" and "boring": the guide's two requests get an answer known in advance.
+POSITIVE = "great wonderful superb moving brilliant delightful touching masterpiece loved awesome".split()
 NEGATIVE = "awful boring terrible dull waste poor clumsy tedious hated disappointing".split()
 NEUTRAL = "movie film plot actor scene story director cast script ending music camera".split()
 
@@ -197,7 +198,7 @@ def test_api_entrypoint_serves_the_model(baked_default: Path, project_venv: Path
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())
-        assert "9176" in json.dumps(answer) and "71" in json.dumps(answer)
+        assert [(d["review_id"], d["sentiment"]) for d in answer["data"]] == [(9176, "negative"), (71, "positive")]
         wait_for(f"http://127.0.0.1:{port}/api/v1/model/version", proc)
         wait_for(f"http://127.0.0.1:{port}/api/v1/health/live", proc)
     finally:

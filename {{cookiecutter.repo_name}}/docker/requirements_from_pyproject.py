@@ -4,6 +4,12 @@ Images install these before the source is copied in, so a code change does not
 invalidate the (large, slow) dependency layer, and pyproject.toml stays the one
 place where versions are pinned.
 
+Standard library only, on purpose: it runs in a fresh venv before anything is
+installed (the images' dependency stage, the CI docs job), where ``packaging`` is not
+importable. The name rule below is PEP 508's name followed by PEP 503's normalisation,
+which is what ``packaging.utils.canonicalize_name(Requirement(r).name)`` returns for
+the requirement strings of ``pyproject.toml``.
+
 Usage::
 
     python requirements_from_pyproject.py pyproject.toml [--extras gcp,postgres] [--only mlflow]

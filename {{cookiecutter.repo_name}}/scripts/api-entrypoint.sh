@@ -9,7 +9,9 @@
 #   WORKING_DIR  repository root (default: the folder above this script)
 #   GUNICORN     gunicorn executable (default: gunicorn)
 #   API_HOST / API_PORT / API_WORKERS / API_TIMEOUT   bind address, port, workers, timeout
-# Extra arguments are passed on to gunicorn.
+# Extra arguments are passed on to gunicorn. No --access-logfile: the app logs one line
+# per request itself (path without the query string, line breaks escaped); uvicorn's
+# access line would add the query string, which may carry tokens, unescaped.
 set -euo pipefail
 
 cd "${WORKING_DIR:-$(dirname "$0")/..}/src"
@@ -25,5 +27,4 @@ exec "${GUNICORN:-gunicorn}" "{{ cookiecutter.src_package_name }}_fastapi.main:A
     --worker-class uvicorn_worker.UvicornWorker \
     --timeout "${API_TIMEOUT:-120}" \
     --graceful-timeout 30 \
-    --access-logfile - \
     "$@"

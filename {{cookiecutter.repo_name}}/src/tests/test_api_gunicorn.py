@@ -19,6 +19,7 @@ from serving_support import GUIDE_REQUEST, free_port, save_tiny_model, wait_unti
 pytestmark = pytest.mark.slow
 
 SRC = Path(__file__).resolve().parents[1]
+ENTRYPOINT = SRC.parent / "scripts" / "api-entrypoint.sh"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 APP = "{{ cookiecutter.src_package_name }}_fastapi.main:APP"
 WORKERS = ["uvicorn.workers.UvicornWorker", "uvicorn_worker.UvicornWorker"]
@@ -103,6 +104,39 @@ def test_guide_command_serves_the_guide_request(
     text = log.read_text()
     assert text.count("Model loaded from PRED_MODEL_PATH=") == 2  # once per worker
     assert "POST /api/v1/model/predict 200" in text
+
+
+def test_the_shipped_entrypoint_logs_no_query_string_and_no_forged_line(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    # The container's command, with its gunicorn flags: whatever access logging they
+    # turn on must keep query strings (tokens) out and escape %0A in paths.
+    port = free_port()
+    env = _env(
+        tmp_path, PRED_MODEL_PATH=str(model_dir), GUNICORN=str(GUNICORN),
+        API_HOST="127.0.0.1", API_PORT=str(port), API_WORKERS="1",
+    )  # fmt: skip
+    log = tmp_path / "entrypoint.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["bash", str(ENTRYPOINT)], env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(f"{url}/api/v1/health/ready", process, log)
+        answer = httpx.post(
+            f"{url}/api/v1/model/predict?token=s3cr3t-in-query", json=GUIDE_REQUEST, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        httpx.get(f"{url}/api/v1/x%0aFORGED%20LINE%20200", timeout=10)
+    finally:
+        _stop(process)  # the request lines are written, at the latest, as the worker exits
+    text = log.read_text()
+    assert "POST /api/v1/model/predict 200 " in text
+    assert "s3cr3t-in-query" not in text
+    assert not [line for line in text.splitlines() if line.startswith("FORGED")], text
+    assert "/api/v1/x\\nFORGED LINE 200 404 " in text
 
 
 def test_missing_model_stops_gunicorn_with_one_clear_line(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from serving_support import fit_tiny_model
 
@@ -53,7 +53,6 @@ def has_repeated_ids(body: Any) -> bool:
     derandomize=True,
     deadline=None,
     database=None,
-    suppress_health_check=list(HealthCheck),
 )
 def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
     excluded = [positive_data_acceptance] if has_repeated_ids(case.body) else []

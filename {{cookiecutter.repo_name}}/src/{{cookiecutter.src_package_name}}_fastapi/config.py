@@ -25,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from {{ cookiecutter.src_package_name }}.modeling.predictor import DEFAULT_THRESHOLD
+
 
 class ModelSettingError(ValueError):
     """No model is configured, or its setting cannot be used."""
@@ -58,7 +60,10 @@ class Settings(BaseSettings):
     PRED_MODEL_PATH: str | None = Field(None, description="Local MLflow model folder.")
     PRED_MODEL_UUID: str | None = Field(None, description="MLflow run id of the model.")
     PRED_THRESHOLD: float = Field(
-        0.5, gt=0.0, lt=1.0, description="P(positive) from which a review is positive."
+        DEFAULT_THRESHOLD,
+        gt=0.0,
+        lt=1.0,
+        description="P(positive) from which a review is positive.",
     )
 
     API_MAX_REVIEWS: int = Field(500, ge=1, description="Reviews per request.")
@@ -139,17 +144,30 @@ class Settings(BaseSettings):
 
 
 def redact(uri: str) -> str:
-    """Hide a password in a URI's user part before it is logged or returned.
+    """Hide the secrets a URI can carry before it is logged or returned.
+
+    The password of the user part, and the query and fragment as a whole: a signed
+    URL (``?X-Goog-Signature=...``, ``?token=...``) carries its credential there.
 
     Examples
     --------
     >>> redact("http://user:secret@mlflow:5000/x")
     'http://user:***@mlflow:5000/x'
+    >>> redact("https://bucket.example/model.tar?X-Goog-Signature=abc")
+    'https://bucket.example/model.tar?***'
     >>> redact("models:/sentiment@champion")
     'models:/sentiment@champion'
     """
     parts = urlsplit(uri)
-    if parts.password is None:
+    if parts.password is None and not parts.query and not parts.fragment:
         return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(
+        parts._replace(
+            netloc=netloc,
+            query="***" if parts.query else "",
+            fragment="***" if parts.fragment else "",
+        )
+    )

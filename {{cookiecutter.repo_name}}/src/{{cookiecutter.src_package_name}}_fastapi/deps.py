@@ -59,7 +59,9 @@ def load_predictor(settings: Settings) -> SentimentPredictor:
         predictor = SentimentPredictor.load(source.uri, threshold=settings.PRED_THRESHOLD)
     except Exception as error:  # pylint: disable=broad-exception-caught
         # MLflow raises many types (MlflowException, OSError, ValueError, ...); all mean
-        # the same to the operator: this setting does not name a loadable model.
+        # the same to the operator: this setting does not name a loadable model. The
+        # traceback goes to DEBUG, for the unusual cases one line does not explain.
+        LOGGER.debug("Loading %s failed", redact(source.uri), exc_info=True)
         cause = " ".join(f"{type(error).__name__}: {error}".split())
         raise ModelLoadError(
             f"Cannot start the API: no model could be loaded from "
@@ -99,7 +101,20 @@ async def get_predictor(request: Request) -> SentimentPredictor:
     return predictor
 
 
-async def get_settings(request: Request) -> Settings:
-    """The settings the application was built with."""
-    settings: Settings = request.app.state.settings
-    return settings
+#: Media types of a JSON body: ``application/json`` and ``application/<anything>+json``.
+JSON_MEDIA_TYPE = "application/json"
+
+
+async def require_json_body(request: Request) -> None:
+    """Refuse a body that is not sent as JSON with 415.
+
+    FastAPI parses a body as JSON only when its Content-Type says so; any other body
+    would get a 422 saying that the input is not an object, which hides the cause.
+    An empty body is left to FastAPI, which names the body as missing (422).
+    """
+    if not await request.body():  # read once by FastAPI already: no second read
+        return
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    main, _, sub = media_type.partition("/")
+    if not (main == "application" and (sub == "json" or sub.endswith("+json"))):
+        raise HTTPException(status_code=415, detail=f"Send the body as {JSON_MEDIA_TYPE}.")

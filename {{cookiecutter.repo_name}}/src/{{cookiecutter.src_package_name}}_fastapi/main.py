@@ -57,7 +57,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     (megabytes), and fails with a 500 when that input cannot be written back as JSON
     (``NaN``, ``1e400``, a lone surrogate such as ``"\\ud800"``).
     """
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):  # registered for that type only
+        raise TypeError(f"not a RequestValidationError: {type(exc).__name__}")
     detail = [
         {"type": error["type"], "loc": list(error["loc"]), "msg": error["msg"]}
         for error in exc.errors()

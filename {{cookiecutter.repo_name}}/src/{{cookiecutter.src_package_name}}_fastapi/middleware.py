@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -17,6 +18,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: One line per request: method, path (no query string), status, milliseconds.
 REQUEST_LOGGER = logging.getLogger(__name__.rpartition(".")[0] + ".requests")
+#: Characters that end or split a log line (C0 and C1 controls, DEL, U+2028, U+2029);
+#: a request path holds them when it is sent percent-encoded (``%0A``).
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def loggable(text: str) -> str:
+    r"""``text`` with each line-breaking or control character written as an escape.
+
+    A request path is percent-decoded by the server: logged as it is, ``%0A`` would end
+    the line and let the client write the next one.
+
+    Examples
+    --------
+    >>> loggable("/x\nFORGED 200")
+    '/x\\nFORGED 200'
+    """
+    if _LINE_BREAKING.search(text) is None:
+        return text
+    return _LINE_BREAKING.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class BodyTooLarge(HTTPException):
@@ -123,11 +143,11 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
                 status = 413
                 await _send_error(send, 413, BodyTooLarge(self.max_body_bytes).detail)
         finally:
-            # Path only: query strings may carry tokens.
+            # Path only (query strings may carry tokens), with line breaks escaped.
             REQUEST_LOGGER.info(
                 "%s %s %d %.2fms",
                 scope["method"],
-                scope["path"],
+                loggable(scope["path"]),
                 status,
                 (time.perf_counter() - start) * 1000.0,
             )

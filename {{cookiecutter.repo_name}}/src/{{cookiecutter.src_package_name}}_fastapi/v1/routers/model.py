@@ -11,8 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
 
 from ...config import Settings, redact
-from ...deps import get_predictor
-from ...routing import JSONBodyRoute
+from ...deps import get_predictor, require_json_body
 from ...schemas import (
     ErrorMessage,
     ModelVersion,
@@ -45,6 +44,13 @@ def build_router(settings: Settings) -> APIRouter:
     inline_chars = settings.API_INLINE_PREDICT_CHARS
     router = APIRouter(prefix="/model", tags=["model"])
 
+    @router.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=ERROR_RESPONSES,
+        summary="Sentiment of each review, in one vectorised model call",
+        dependencies=[Depends(require_json_body)],
+    )
     async def predict(body: predict_request, predictor: PredictorDep) -> PredictResponse:
         """Classify the reviews of the request.
 
@@ -67,17 +73,6 @@ def build_router(settings: Settings) -> APIRouter:
                 for review, prediction in zip(body.reviews, predictions, strict=True)
             ]
         )
-
-    # JSONBodyRoute: the same contract as @router.post, at a fraction of the CPU per request.
-    router.add_api_route(
-        "/predict",
-        predict,
-        methods=["POST"],
-        response_model=PredictResponse,
-        responses=ERROR_RESPONSES,
-        summary="Sentiment of each review, in one vectorised model call",
-        route_class_override=JSONBodyRoute,
-    )
 
     @router.get(
         "/version",
