@@ -78,6 +78,11 @@ _MLFLOW = [
 GUIDE_PARAMS: dict[str, list[str]] = {
     "vscode-service.yml": [f"DOCKER_IMAGE={_IMAGE}", "WORKING_DIR=/polyaxon-v1-data"],
     "jupyter-service.yml": [f"DOCKER_IMAGE={_IMAGE}", "WORKING_DIR=/polyaxon-v1-data"],
+    "get-data.yml": [
+        f"DOCKER_IMAGE={_IMAGE}",
+        "SOURCE=imdb",
+        f"DEST={_DATA}/raw/aclImdb",
+    ],
     "process-data.yml": [
         f"DOCKER_IMAGE={_IMAGE}",
         f'RAW_DATA_DIRS=["{_DATA}/acl-movie-review-data-aisg/aclImdb-aisg-set1"]',

@@ -4,8 +4,8 @@ FastAPI's generic request handler solves the endpoint's parameters one by one,
 validates the body from a Python ``dict`` after ``json.loads``, then validates the
 returned object a second time against the response model before serialising it.
 For the predict endpoint, called for every prediction, that machinery cost more
-CPU per request than the model itself (``make bench-serving`` at the template root
-measures it against a bare Starlette app).
+CPU per request than the model itself (measured against a bare Starlette app
+serving the same model).
 
 :class:`JSONBodyRoute` keeps everything FastAPI derives from the endpoint's
 signature (the OpenAPI schema, ``/docs``, 422 answers, dependency overrides) and
