@@ -251,13 +251,15 @@ def build_router(settings: Settings, title: str) -> APIRouter:
     title : str
         The application's title, shown on the page.
     """
-    page = render_page(settings, title)
     router = APIRouter(tags=["page"])
+    rendered: list[str] = []  # filled on the first request: building the app does no work
 
     @router.get("/try", response_class=HTMLResponse, summary="A page to try the model in a browser")
     async def try_the_model() -> HTMLResponse:
         """The page: type or paste reviews and see each one's sentiment."""
-        return HTMLResponse(page)
+        if not rendered:
+            rendered.append(render_page(settings, title))
+        return HTMLResponse(rendered[0])
 
     @router.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
