@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/template-tests.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help demo test test-fast venv clean bench bench-serving
+.PHONY: help demo test test-fast venv clean bench bench-serving screenshots
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,3 +38,15 @@ bench: $(STAMP)  ## Pipeline benchmark: data prep, training, hand-written baseli
 bench-serving:  ## Benchmark API and batch inference (IMDB_TARBALL=<aclImdb train .tar.gz>)
 	@test -n "$(IMDB_TARBALL)" || { echo "Set IMDB_TARBALL=<path to the aclImdb train tarball>" >&2; exit 2; }
 	$(or $(BENCH_PYTHON),$(PYTHON)) benchmarks/bench_serving.py --data "$(IMDB_TARBALL)" $(BENCH_ARGS)
+
+# The guide's screenshots: bake, run the pipeline on the sample corpus, start the MLflow UI and the
+# API, capture them with headless Chromium (Debian's chromium + playwright; no browser download).
+# SCREENSHOTS_PYTHON: a venv python with the project's dependencies and playwright. Offline,
+# SWAGGER_UI_DIST=<unpacked npm swagger-ui-dist@5> stands in for the CDN that /docs loads.
+# By default .venv-screenshots is created and the baked project, with its dev extra (playwright
+# included), is installed into it.
+SCREENSHOTS_PYTHON ?= .venv-screenshots/bin/python
+screenshots:  ## Remake the guide's screenshots ({{cookiecutter.repo_name}}/assets/*.png) in a real browser
+	test -x "$(SCREENSHOTS_PYTHON)" || $(PYTHON) -m venv "$$(dirname "$$(dirname "$(SCREENSHOTS_PYTHON)")")"
+	$(SCREENSHOTS_PYTHON) tools/screenshots.py --venv "$$(dirname "$$(dirname "$(SCREENSHOTS_PYTHON)")")" \
+		$(if $(SWAGGER_UI_DIST),--swagger-ui-dist "$(SWAGGER_UI_DIST)") $(SCREENSHOTS_ARGS)

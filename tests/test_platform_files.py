@@ -78,6 +78,11 @@ _MLFLOW = [
 GUIDE_PARAMS: dict[str, list[str]] = {
     "vscode-service.yml": [f"DOCKER_IMAGE={_IMAGE}", "WORKING_DIR=/polyaxon-v1-data"],
     "jupyter-service.yml": [f"DOCKER_IMAGE={_IMAGE}", "WORKING_DIR=/polyaxon-v1-data"],
+    "get-data.yml": [
+        f"DOCKER_IMAGE={_IMAGE}",
+        "SOURCE=imdb",
+        f"DEST={_DATA}/raw/aclImdb",
+    ],
     "process-data.yml": [
         f"DOCKER_IMAGE={_IMAGE}",
         f'RAW_DATA_DIRS=["{_DATA}/acl-movie-review-data-aisg/aclImdb-aisg-set1"]',
@@ -649,6 +654,12 @@ def test_sphinx_builds_without_warnings(variant, validators_bin: Path, tmp_path:
     index = (tmp_path / "public" / "index.html").read_text()
     assert f"{pkg}.html" in index, "index.rst does not link the API pages"
     assert (tmp_path / "public" / f"{pkg}.html").exists()
+    # The guide is a page of the site too, with its pictures and working heading links.
+    guide = (tmp_path / "public" / "guide.html").read_text()
+    assert 'href="guide.html"' in index
+    assert "Coming from the original template" in guide and 'id="virtual-environment"' in guide
+    shown = set(re.findall(r'src="_images/([\w.-]+\.png)"', guide))
+    assert shown == {p.name for p in (project / "assets").glob("*.png")}
 
 
 def test_sphinx_fails_on_a_broken_docstring(baked_default: Path, validators_bin: Path, tmp_path: Path) -> None:

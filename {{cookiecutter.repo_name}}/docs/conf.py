@@ -27,7 +27,11 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    # The guide (README.md, with its pictures) is a page of the site too: docs/guide.md.
+    "myst_parser",
 ]
+# Anchors for the README's headings, so its table of contents links work on the site.
+myst_heading_anchors = 4
 
 # The docstrings follow the NumPy convention.
 napoleon_numpy_docstring = True

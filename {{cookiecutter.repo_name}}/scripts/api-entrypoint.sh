@@ -3,8 +3,9 @@
 #
 # The model is chosen at start-up, never at build time. The app reads, in this order:
 #   PRED_MODEL_URI   any MLflow model URI, e.g. models:/<name>@champion or runs:/<run id>/model
-#   PRED_MODEL_UUID  an MLflow run id (its logged model)
 #   PRED_MODEL_PATH  a local model folder (e.g. a mounted volume)
+#   PRED_MODEL_UUID  an MLflow run id (its logged model)
+# The first one set wins (src/*_fastapi/config.py, Settings.model_source).
 # Inputs (environment; optional):
 #   WORKING_DIR  repository root (default: the folder above this script)
 #   GUNICORN     gunicorn executable (default: gunicorn)
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "${WORKING_DIR:-$(dirname "$0")/..}/src"
 
 if [[ -z "${PRED_MODEL_URI:-}${PRED_MODEL_UUID:-}${PRED_MODEL_PATH:-}" ]]; then
-    echo "No model given: set PRED_MODEL_URI, PRED_MODEL_UUID or PRED_MODEL_PATH" >&2
+    echo "No model given: set PRED_MODEL_URI, PRED_MODEL_PATH or PRED_MODEL_UUID" >&2
     exit 2
 fi
 

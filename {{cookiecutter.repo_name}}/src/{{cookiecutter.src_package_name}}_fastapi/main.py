@@ -31,7 +31,7 @@ from {{ cookiecutter.src_package_name }}.general_utils import (
 from .config import Settings
 from .deps import ModelLoadError, load_predictor
 from .middleware import REQUEST_LOGGER, RequestGuard, StartupError
-from .v1.routers import health, model
+from .v1.routers import health, model, page
 
 LOGGER = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes are matched in order: the busiest first.
     app.include_router(model.build_router(settings), prefix=API_PREFIX)
     app.include_router(health.ROUTER, prefix=API_PREFIX)
+    app.include_router(page.build_router(settings, app.title))
     app.add_middleware(RequestGuard, max_body_bytes=settings.API_MAX_BODY_BYTES)
     if settings.API_CORS_ORIGINS:
         app.add_middleware(

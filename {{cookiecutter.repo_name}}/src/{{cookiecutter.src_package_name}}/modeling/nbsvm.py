@@ -1,11 +1,11 @@
 """The default model: NBSVM-style naive-Bayes features with logistic regression.
 
-Wang & Manning (2012): binarised word n-gram counts ``x`` are scaled by the
+Wang & Manning (2012): binary word n-gram features ``x`` are scaled by the
 naive-Bayes log-count ratio ``r = log((p / |p|_1) / (q / |q|_1))`` (``p``,
 ``q``: smoothed feature counts of positive and negative reviews) and a linear
 classifier is fitted on ``x * r``. Because ``(x * r) . w = x . (r * w)``, the
 ratio is folded into the weights after fitting: the saved model is a plain
-scikit-learn ``Pipeline(CountVectorizer(binary=True), LogisticRegression)``
+scikit-learn ``Pipeline(HashingVectorizer(binary=True), LogisticRegression)``
 that MLflow's default skops serialisation loads without custom classes, and
 the NB step costs nothing at prediction time.
 """

@@ -1,8 +1,8 @@
 """A small corpus of original movie reviews, shipped with the package.
 
 The 400 short reviews in ``reviews.jsonl`` (200 positive, 200 negative; 160
-of each for training and 40 for testing) were written for this project
-template; none comes from IMDB. They let the pipelines, the API and the
+of each for training and 40 for testing) are original, written
+to ship with this package; none comes from IMDB. They let the pipelines, the API and the
 tests run anywhere in seconds, without downloading the real data set. They
 are also easy: a model's accuracy on them says nothing about real reviews.
 

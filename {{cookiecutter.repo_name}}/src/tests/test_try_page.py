@@ -1,0 +1,147 @@
+"""The try-the-model page, driven in a real headless browser (Playwright + Chromium).
+
+The page is served by the real app on a real uvicorn server with a tiny real
+model and small request limits. The browser is Debian's ``chromium`` package (or
+the one ``CHROMIUM`` names); Playwright's own browser download is never used.
+Without a browser the tests skip with the reason, except under ``CI=true``, where
+they fail: CI must install ``chromium``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from serving_support import running_server, save_tiny_model
+
+from {{ cookiecutter.src_package_name }}_fastapi.config import Settings
+from {{ cookiecutter.src_package_name }}_fastapi.main import create_app
+
+pytestmark = pytest.mark.slow
+
+LIMITS = {"API_MAX_REVIEWS": 3, "API_MAX_REVIEW_CHARS": 120, "API_MAX_BODY_BYTES": 4096}
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium, or the executable that ``CHROMIUM`` names."""
+    named = os.environ.get("CHROMIUM")
+    if named:
+        return named if Path(named).is_file() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _unavailable(reason: str) -> None:
+    """Skip with ``reason``, or fail under CI, where the browser must be installed."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: install it, e.g. apt-get install chromium)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app with a tiny model and small limits, on a real server."""
+    model_dir = save_tiny_model(tmp_path_factory.mktemp("model") / "model")
+    settings = Settings(
+        PRED_MODEL_URI=None, PRED_MODEL_UUID=None, PRED_MODEL_PATH=str(model_dir), **LIMITS
+    )
+    with running_server(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium through Playwright, closed at the end of the module."""
+    try:
+        from playwright.sync_api import sync_playwright  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -e '.[dev]')")
+    executable = chromium_path()
+    if executable is None:
+        _unavailable("no chromium executable on PATH (Debian: apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(name="page")
+def page_fixture(browser: Any, base_url: str) -> Iterator[Any]:
+    """A fresh tab on the page."""
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    tab.goto(f"{base_url}/try")
+    yield tab
+    context.close()
+
+
+def test_the_root_sends_browsers_to_the_page(base_url: str) -> None:
+    answer = httpx.get(f"{base_url}/", follow_redirects=True, timeout=10)
+    assert answer.status_code == 200
+    assert answer.url.path == "/try"
+    assert "text/html" in answer.headers["content-type"]
+
+
+def test_page_states_the_limits_and_is_ready_to_type(page: Any) -> None:
+    assert page.title().startswith("Try the model")
+    # The text area has a label and has the focus: a person can type at once.
+    area = page.get_by_label("Reviews, one per line")
+    assert area.evaluate("el => el === document.activeElement")
+    limits = page.locator("#limits").inner_text()
+    assert "Up to 3 reviews per request, 120 characters per review" in limits
+
+
+def test_typed_reviews_get_a_sentiment_and_probability_each(page: Any) -> None:
+    page.keyboard.type("This movie is quite boring.\nAn awesome movie, great acting.")
+    assert page.locator("#count").inner_text().startswith("2 reviews")
+    page.keyboard.press("Control+Enter")
+    rows = page.locator("#predictions tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == 2
+    cells = [[t.strip() for t in rows.nth(i).locator("td").all_inner_texts()] for i in range(2)]
+    assert [row[0] for row in cells] == ["1", "2"]
+    assert cells[0][1] == "This movie is quite boring."
+    assert [row[2] for row in cells] == ["negative", "positive"]
+    probabilities = [float(row[3]) for row in cells]
+    assert probabilities[0] < 0.5 < probabilities[1]
+    assert page.locator("#error").inner_text() == ""
+    # The focus is back in the text area for the next review.
+    assert page.locator("#reviews").evaluate("el => el === document.activeElement")
+
+
+def test_the_button_submits_too(page: Any) -> None:
+    page.get_by_label("Reviews, one per line").fill("I loved it. Brilliant, fun and moving.")
+    page.get_by_role("button", name="Classify").click()
+    page.locator("#predictions tbody tr").first.wait_for()
+    assert page.locator("#predictions td.sentiment").inner_text() == "positive"
+
+
+def test_a_review_over_the_limit_gets_the_apis_reason(page: Any) -> None:
+    page.get_by_label("Reviews, one per line").fill("fine\n" + "long " * 30)
+    assert "over the limit" in page.locator("#count").inner_text()
+    page.keyboard.press("Control+Enter")
+    alert = page.get_by_role("alert")
+    alert.locator("li").first.wait_for()
+    text = alert.inner_text()
+    assert "refused the request (422)" in text
+    assert "Review 2: String should have at most 120 characters." in text
+    assert page.locator("#predictions").count() == 0
+
+
+def test_too_many_reviews_get_the_apis_reason(page: Any) -> None:
+    page.get_by_label("Reviews, one per line").fill("good\nbad\nfine\ndull")
+    page.keyboard.press("Control+Enter")
+    alert = page.get_by_role("alert")
+    alert.locator("li").first.wait_for()
+    assert "Reviews: List should have at most 3 items" in alert.inner_text()
+
+
+def test_an_empty_submission_asks_for_a_review(page: Any) -> None:
+    page.get_by_label("Reviews, one per line").fill("  \n ")
+    page.keyboard.press("Control+Enter")
+    assert "at least one review" in page.get_by_role("alert").inner_text()
