@@ -25,6 +25,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,6 +80,26 @@ class Classifier(Protocol):
 def disallow_pickle() -> None:
     """Make MLflow refuse pickle and cloudpickle in this process (its default allows them)."""
     os.environ[PICKLE_ENV] = "false"
+
+
+def uses_gpu(model: Any) -> bool:
+    """Whether the model (or an ensemble's transformer) runs on a CUDA device."""
+    device = getattr(getattr(model, "transformer", model), "device", None)
+    return getattr(device, "type", "cpu") == "cuda"
+
+
+def share_cpu(workers: int) -> int:
+    """Cap torch's threads so ``workers`` processes do not oversubscribe the cores.
+
+    Sets ``OMP_NUM_THREADS`` for processes started later and, when torch is loaded,
+    its thread count in this process (forked workers inherit it). Returns the cap.
+    """
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    return threads
 
 
 def model_kind(model: Any) -> str:
@@ -168,8 +189,6 @@ def save_model(  # pylint: disable=unused-argument
 
 def log_model(model: Any, name: str, signature: Any, input_example: Any) -> Any:
     """Log ``model`` to the active MLflow run; returns MLflow's ``ModelInfo``."""
-    import sys  # pylint: disable=import-outside-toplevel
-
     from mlflow.models import Model  # pylint: disable=import-outside-toplevel
 
     return Model.log(

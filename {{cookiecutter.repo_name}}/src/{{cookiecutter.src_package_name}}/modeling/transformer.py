@@ -343,7 +343,7 @@ def fit_transformer(  # pylint: disable=too-many-arguments,too-many-locals
     model = build_model(cfg, device, base)
     train_ids = encode(model.tokenizer, train_texts, model.settings)
     val_ids = encode(model.tokenizer, val_texts, model.settings)
-    targets = torch.as_tensor(labels, dtype=torch.long)
+    targets = torch.tensor(labels.tolist(), dtype=torch.long)
     batches_per_epoch = math.ceil(len(train_ids) / cfg.batch_size)
     total = batches_per_epoch * cfg.epochs if max_steps is None else min(
         max_steps, batches_per_epoch * cfg.epochs
