@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib
 import json
 import os
 import random
@@ -150,24 +151,21 @@ def read_texts(train: Path) -> tuple[list[Path], list[str], list[int]]:
 
 
 def train_model(texts: list[str], labels: list[int], dest: Path) -> Path:
-    """Fit the default kind of model and save it in MLflow's format."""
+    """Fit the project's default model (NBSVM, default settings) and save it as training does."""
     # pylint: disable=import-outside-toplevel
-    import mlflow.sklearn
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
+    import numpy as np
 
+    package = sys.modules["bench_pkg_text"].__name__.rsplit(".", 2)[0]
     from_pkg = sys.modules["bench_pkg_text"]
-    log(f"training CountVectorizer(binary, 1-2 grams) + LogisticRegression on {len(texts)} texts")
+    config = importlib.import_module(f"{package}.modeling.config")
+    nbsvm = importlib.import_module(f"{package}.modeling.nbsvm")
+    model_io = importlib.import_module(f"{package}.modeling.model_io")
+    log(f"training the default NBSVM on {len(texts)} texts")
     start = time.perf_counter()
-    model = make_pipeline(
-        CountVectorizer(binary=True, ngram_range=(1, 2), min_df=2),
-        LogisticRegression(C=0.1, solver="liblinear"),
-    )
-    model.fit(from_pkg.clean_texts(texts), labels)
+    model = nbsvm.fit_nbsvm(from_pkg.clean_texts(texts), np.asarray(labels), config.NbsvmConfig())
     log(f"trained in {time.perf_counter() - start:.1f} s")
     shutil.rmtree(dest, ignore_errors=True)
-    mlflow.sklearn.save_model(model, str(dest))
+    model_io.save_model(model, dest)
     return dest
 
 
@@ -470,8 +468,6 @@ def bench_batch(args: argparse.Namespace, train: Path, model: Path, texts: list[
 
 def import_project(src: Path, package: str) -> None:
     sys.path.insert(0, str(src))
-    import importlib  # pylint: disable=import-outside-toplevel
-
     sys.modules["bench_pkg_text"] = importlib.import_module(f"{package}.data_prep.text")
     sys.modules["bench_pkg_predictor"] = importlib.import_module(f"{package}.modeling.predictor")
     sys.modules["bench_pkg_batch"] = importlib.import_module(f"{package}.inference.batch")

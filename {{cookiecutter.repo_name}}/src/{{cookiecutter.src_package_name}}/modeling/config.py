@@ -20,6 +20,8 @@ from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from ..configuration import FrozenConfig, typed_section
 
+#: P(positive) from which a review is positive (the decision rule lives in predictor.py).
+DEFAULT_THRESHOLD = 0.5
 #: ``base_model`` value that means the pretrained copy shipped in the ``[neural]`` extra.
 PACKAGED_BASE_MODEL = "packaged:all-MiniLM-L6-v2"
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..data_prep.text import clean_texts
+from .config import DEFAULT_THRESHOLD
 
 LOGGER = logging.getLogger(__name__)
 
@@ -23,7 +24,6 @@ POSITIVE = "positive"
 NEGATIVE = "negative"
 #: Label value of positive reviews in the processed dataset.
 POSITIVE_LABEL = 1
-DEFAULT_THRESHOLD = 0.5
 
 
 class ProbabilisticClassifier(Protocol):

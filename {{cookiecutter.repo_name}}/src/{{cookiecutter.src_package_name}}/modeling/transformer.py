@@ -30,8 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 
-from .config import PACKAGED_BASE_MODEL, TransformerConfig
-from .predictor import DEFAULT_THRESHOLD
+from .config import DEFAULT_THRESHOLD, PACKAGED_BASE_MODEL, TransformerConfig
 
 LOGGER = logging.getLogger(__name__)
 
@@ -236,7 +235,8 @@ class TransformerModel:
         self.device = device
         self.classes_ = CLASSES
 
-    def _autocast(self) -> Any:
+    def autocast(self) -> Any:
+        """bf16 autocast on CUDA; a no-op on the CPU."""
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
     @torch.inference_mode()
@@ -251,7 +251,7 @@ class TransformerModel:
         for start in range(0, len(order), size):
             rows = order[start : start + size]
             ids, mask = collate([sequences[i] for i in rows], self.tokenizer.pad_token_id)
-            with self._autocast():
+            with self.autocast():
                 logits = self.network(ids.to(self.device), mask.to(self.device))
             result[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return result
@@ -277,7 +277,9 @@ class TransformerModel:
         """Load what :meth:`save` wrote; only safetensors weights are read."""
         settings = EncodingSettings(**json.loads((folder / SETTINGS_FILE).read_text()))
         tokenizer = AutoTokenizer.from_pretrained(str(folder / TOKENIZER_DIR))
-        encoder = AutoModel.from_pretrained(str(folder / ENCODER_DIR), use_safetensors=True)
+        encoder = AutoModel.from_pretrained(
+            str(folder / ENCODER_DIR), use_safetensors=True, dtype=torch.float32
+        )
         network = SentimentNetwork(encoder)
         network.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
         network.eval()
@@ -299,7 +301,8 @@ def _optimizer(network: nn.Module, cfg: TransformerConfig) -> torch.optim.Optimi
 def build_model(cfg: TransformerConfig, device: torch.device, base: str) -> TransformerModel:
     """The pretrained encoder and tokenizer of ``base`` with a fresh head."""
     tokenizer = AutoTokenizer.from_pretrained(base)
-    encoder = AutoModel.from_pretrained(base, use_safetensors=True)
+    # fp32 master weights whatever the file holds (bf16 autocast on CUDA does the rest).
+    encoder = AutoModel.from_pretrained(base, use_safetensors=True, dtype=torch.float32)
     settings = EncodingSettings(cfg.max_tokens, cfg.head_tokens, cfg.eval_batch_size)
     return TransformerModel(tokenizer, SentimentNetwork(encoder), settings, device)
 
@@ -341,9 +344,29 @@ def fit_transformer(  # pylint: disable=too-many-arguments,too-many-locals
     torch.manual_seed(seed)
     base = base or resolve_base_model(cfg.base_model, cfg.base_model_sha256)
     model = build_model(cfg, device, base)
-    train_ids = encode(model.tokenizer, train_texts, model.settings)
-    val_ids = encode(model.tokenizer, val_texts, model.settings)
-    targets = torch.tensor(labels.tolist(), dtype=torch.long)
+    return train_encoded(
+        model,
+        encode(model.tokenizer, train_texts, model.settings), labels,
+        encode(model.tokenizer, val_texts, model.settings), np.asarray(val_labels),
+        cfg, seed=seed, on_epoch=on_epoch, max_steps=max_steps,
+    )
+
+
+def train_encoded(  # pylint: disable=too-many-arguments,too-many-locals
+    model: TransformerModel,
+    train_ids: Sequence[Sequence[int]],
+    labels: np.ndarray,
+    val_ids: Sequence[Sequence[int]],
+    val_labels: np.ndarray,
+    cfg: TransformerConfig,
+    *,
+    seed: int = 0,
+    on_epoch: EpochCallback | None = None,
+    max_steps: int | None = None,
+) -> TransformerModel:
+    """The training loop of :func:`fit_transformer` on already encoded reviews."""
+    device = model.device
+    targets = torch.tensor(np.asarray(labels).tolist(), dtype=torch.long)
     batches_per_epoch = math.ceil(len(train_ids) / cfg.batch_size)
     total = batches_per_epoch * cfg.epochs if max_steps is None else min(
         max_steps, batches_per_epoch * cfg.epochs
@@ -366,7 +389,7 @@ def fit_transformer(  # pylint: disable=too-many-arguments,too-many-locals
         for start in bar:
             rows = order[start : start + cfg.batch_size]
             ids, mask = collate([train_ids[i] for i in rows], model.tokenizer.pad_token_id)
-            with model._autocast():  # pylint: disable=protected-access
+            with model.autocast():
                 logits = model.network(ids.to(device), mask.to(device))
             loss = nn.functional.cross_entropy(logits.float(), targets[rows].to(device))
             loss.backward()
