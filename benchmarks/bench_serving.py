@@ -157,7 +157,7 @@ def train_model(texts: list[str], labels: list[int], dest: Path) -> Path:
 
     package = sys.modules["bench_pkg_text"].__name__.rsplit(".", 2)[0]
     from_pkg = sys.modules["bench_pkg_text"]
-    config = importlib.import_module(f"{package}.modeling.config")
+    config = importlib.import_module(f"{package}.modeling.training_config")
     nbsvm = importlib.import_module(f"{package}.modeling.nbsvm")
     model_io = importlib.import_module(f"{package}.modeling.model_io")
     log(f"training the default NBSVM on {len(texts)} texts")

@@ -28,11 +28,18 @@ from pathlib import Path
 import numpy as np
 
 
-def ragged(tokens: dict[str, np.ndarray], part: str, limit: int | None) -> list[list[int]]:
-    """The id lists of one split (``limit`` first reviews when given)."""
+def rows(tokens: dict[str, np.ndarray], part: str, limit: int | None) -> np.ndarray:
+    """Which reviews of a split to use: all, or a seeded sample of ``limit`` (both labels)."""
+    count = len(tokens[f"{part}_labels"])
+    if limit is None or limit >= count:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(0).permutation(count)[:limit])
+
+
+def ragged(tokens: dict[str, np.ndarray], part: str, chosen: np.ndarray) -> list[list[int]]:
+    """The id lists of the ``chosen`` reviews of one split."""
     ids, offsets = tokens[f"{part}_ids"], tokens[f"{part}_offsets"]
-    count = len(offsets) - 1 if limit is None else min(limit, len(offsets) - 1)
-    return [ids[offsets[i] : offsets[i + 1]].astype(np.int64).tolist() for i in range(count)]
+    return [ids[offsets[i] : offsets[i + 1]].astype(np.int64).tolist() for i in chosen]
 
 
 def main() -> int:  # pylint: disable=too-many-locals
@@ -43,7 +50,7 @@ def main() -> int:  # pylint: disable=too-many-locals
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--smoke", action="store_true",
-                        help="CPU smoke run: 256 train and 256 test reviews, 4 steps")
+                        help="CPU smoke run: 64 train and 64 test reviews, 4 steps of 8")
     parser.add_argument("--json", default=None, help="also write the numbers here")
     args = parser.parse_args()
     bundle = Path(args.bundle).resolve()
@@ -52,19 +59,20 @@ def main() -> int:  # pylint: disable=too-many-locals
     # pylint: disable=import-outside-toplevel
     import torch
 
-    config = importlib.import_module(f"{package}.modeling.config")
+    config = importlib.import_module(f"{package}.modeling.training_config")
     transformer = importlib.import_module(f"{package}.modeling.transformer")
     text = importlib.import_module(f"{package}.data_prep.text")
 
-    limit = 256 if args.smoke else None
+    limit = 64 if args.smoke else None
     tokens = dict(np.load(bundle / "tokens.npz"))
     max_tokens, head_tokens = (int(x) for x in tokens["settings"])
-    train_ids, test_ids = ragged(tokens, "train", limit), ragged(tokens, "test", limit)
-    train_labels = tokens["train_labels"][: len(train_ids)].astype(int)
-    test_labels = tokens["test_labels"][: len(test_ids)].astype(int)
+    train_rows, test_rows = rows(tokens, "train", limit), rows(tokens, "test", limit)
+    train_ids, test_ids = ragged(tokens, "train", train_rows), ragged(tokens, "test", test_rows)
+    train_labels = tokens["train_labels"][train_rows].astype(int)
+    test_labels = tokens["test_labels"][test_rows].astype(int)
     cfg = config.TransformerConfig(
         base_model=str(bundle / "encoder"), max_tokens=max_tokens, head_tokens=head_tokens,
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        epochs=args.epochs, batch_size=8 if args.smoke else args.batch_size, learning_rate=args.learning_rate,
         eval_batch_size=512, progress=not args.smoke,
         device="cpu" if args.smoke and not torch.cuda.is_available() else "auto",
     )
@@ -92,7 +100,8 @@ def main() -> int:  # pylint: disable=too-many-locals
     accuracy = float(np.mean((probabilities >= 0.5).astype(int) == test_labels))
 
     with gzip.open(bundle / "test_texts.json.gz", "rt", encoding="utf-8") as handle:
-        raw = json.load(handle)["texts"][: len(test_ids)]
+        all_texts = json.load(handle)["texts"]
+    raw = [all_texts[i] for i in test_rows]
     repeats = 1 if args.smoke else 10  # 25,000 reviews on the full bundle
     texts = raw * repeats
     sync()

@@ -45,7 +45,7 @@ from transformers import AutoTokenizer
 
 tarball, out, pkg, share, seed = sys.argv[1], Path(sys.argv[2]), sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
 text = __import__(f"{pkg}.data_prep.text", fromlist=["clean_texts"])
-config = __import__(f"{pkg}.modeling.config", fromlist=["TransformerConfig"])
+config = __import__(f"{pkg}.modeling.training_config", fromlist=["TransformerConfig"])
 transformer = __import__(f"{pkg}.modeling.transformer", fromlist=["encode"])
 
 reviews = {"pos": {}, "neg": {}}

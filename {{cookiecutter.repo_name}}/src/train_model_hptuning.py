@@ -13,8 +13,8 @@ objective is what Optuna maximises.
 import hydra
 from omegaconf import DictConfig
 
-from {{ cookiecutter.src_package_name }}.modeling.config import train_config
 from {{ cookiecutter.src_package_name }}.modeling.training import train_and_report
+from {{ cookiecutter.src_package_name }}.modeling.training_config import train_config
 
 
 @hydra.main(config_path="../conf", config_name="base/train-model-hptuning")

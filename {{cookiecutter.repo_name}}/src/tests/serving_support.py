@@ -19,8 +19,8 @@ import pytest
 from fastapi import FastAPI
 
 from {{ cookiecutter.src_package_name }}.modeling import model_io
-from {{ cookiecutter.src_package_name }}.modeling.config import NbsvmConfig
 from {{ cookiecutter.src_package_name }}.modeling.nbsvm import fit_nbsvm
+from {{ cookiecutter.src_package_name }}.modeling.training_config import NbsvmConfig
 
 #: The guide's request body.
 GUIDE_REQUEST = {

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from pipeline_testkit import CONFIG_DIR, compose_config
 
 from {{ cookiecutter.src_package_name }}.configuration import ConfigError
-from {{ cookiecutter.src_package_name }}.modeling.config import train_config
+from {{ cookiecutter.src_package_name }}.modeling.training_config import train_config
 
 
 def test_pipelines_yml_composes_with_list_overrides() -> None:

@@ -13,13 +13,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.src_package_name }}.modeling import model_io
-from {{ cookiecutter.src_package_name }}.modeling.config import NbsvmConfig
 from {{ cookiecutter.src_package_name }}.modeling.nbsvm import (
     fit_nbsvm,
     log_count_ratio,
     make_vectorizer,
 )
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.training_config import NbsvmConfig
 
 
 def _data(n: int = 30, seed: int = 0) -> tuple[list[str], np.ndarray]:

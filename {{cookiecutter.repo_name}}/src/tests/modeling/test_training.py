@@ -14,10 +14,10 @@ from pipeline_testkit import compose_config, mlflow_overrides, write_raw_tree
 from {{ cookiecutter.src_package_name }}.configuration import ConfigError
 from {{ cookiecutter.src_package_name }}.data_prep.pipeline import prepare_dataset
 from {{ cookiecutter.src_package_name }}.data_prep.processed_dataset import IncompleteDatasetError
-from {{ cookiecutter.src_package_name }}.modeling.config import TrainConfig, train_config
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
 from {{ cookiecutter.src_package_name }}.modeling.tracking import TrackingServerUnreachableError
 from {{ cookiecutter.src_package_name }}.modeling.training import run_training, summarise
+from {{ cookiecutter.src_package_name }}.modeling.training_config import TrainConfig, train_config
 
 METRICS = {"accuracy", "f1", "roc_auc", "log_loss"}
 

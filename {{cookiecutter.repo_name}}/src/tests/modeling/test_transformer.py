@@ -21,17 +21,17 @@ from serving_support import GUIDE_REQUEST, running_server
 
 from {{ cookiecutter.src_package_name }}.data_prep.text import clean_texts
 from {{ cookiecutter.src_package_name }}.modeling import model_io
-from {{ cookiecutter.src_package_name }}.modeling.config import (
+from {{ cookiecutter.src_package_name }}.modeling.ensemble import EnsembleModel, choose_weight
+from {{ cookiecutter.src_package_name }}.modeling.nbsvm import fit_nbsvm
+from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.training import run_training
+from {{ cookiecutter.src_package_name }}.modeling.training_config import (
     PACKAGED_BASE_MODEL,
     NbsvmConfig,
     TrainConfig,
     TransformerConfig,
     train_config,
 )
-from {{ cookiecutter.src_package_name }}.modeling.ensemble import EnsembleModel, choose_weight
-from {{ cookiecutter.src_package_name }}.modeling.nbsvm import fit_nbsvm
-from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
-from {{ cookiecutter.src_package_name }}.modeling.training import run_training
 from {{ cookiecutter.src_package_name }}_fastapi.config import Settings
 from {{ cookiecutter.src_package_name }}_fastapi.main import create_app
 

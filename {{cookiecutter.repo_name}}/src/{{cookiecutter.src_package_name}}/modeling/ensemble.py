@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import DEFAULT_THRESHOLD
+from .training_config import DEFAULT_THRESHOLD
 
 #: Column order of ``predict_proba`` (negative, positive), as scikit-learn's classifiers.
 CLASSES = np.array([0, 1])

@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from .config import NbsvmConfig
+from .training_config import NbsvmConfig
 
 #: Words, plus "!" and "?" which carry sentiment; keeps 1-letter words.
 TOKEN_PATTERN = r"(?u)\b\w+\b|[!?]"

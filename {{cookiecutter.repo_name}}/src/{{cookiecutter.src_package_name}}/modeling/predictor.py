@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..data_prep.text import clean_texts
-from .config import DEFAULT_THRESHOLD
+from .training_config import DEFAULT_THRESHOLD
 
 LOGGER = logging.getLogger(__name__)
 

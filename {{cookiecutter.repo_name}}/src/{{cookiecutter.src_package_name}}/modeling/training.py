@@ -30,10 +30,10 @@ from sklearn.model_selection import train_test_split
 from ..data_prep.processed_dataset import load_manifest, load_split
 from ..general_utils import setup_logging
 from . import model_io, tracking
-from .config import EnsembleConfig, NbsvmConfig, TrainConfig, TransformerConfig
 from .evaluation import close_figures, evaluate, evaluation_figures
 from .nbsvm import fit_nbsvm
 from .predictor import ModelInfo, SentimentPredictor
+from .training_config import EnsembleConfig, NbsvmConfig, TrainConfig, TransformerConfig
 
 LOGGER = logging.getLogger(__name__)
 #: Name of the model inside each MLflow run.
@@ -362,7 +362,7 @@ def run_training(cfg: TrainConfig) -> TrainingResult:
     Parameters
     ----------
     cfg : TrainConfig
-        The validated ``train`` section (see :func:`.config.train_config`).
+        The validated ``train`` section (see :func:`.training_config.train_config`).
 
     Returns
     -------

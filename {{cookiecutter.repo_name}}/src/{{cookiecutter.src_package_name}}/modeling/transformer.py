@@ -30,7 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 
-from .config import DEFAULT_THRESHOLD, PACKAGED_BASE_MODEL, TransformerConfig
+from .training_config import DEFAULT_THRESHOLD, PACKAGED_BASE_MODEL, TransformerConfig
 
 LOGGER = logging.getLogger(__name__)
 
@@ -384,9 +384,9 @@ def train_encoded(  # pylint: disable=too-many-arguments,too-many-locals
         model.network.train()
         losses: list[float] = []
         tick = time.perf_counter()
-        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
+        progress = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
                    unit="batch", disable=not cfg.progress)
-        for start in bar:
+        for start in progress:
             rows = order[start : start + cfg.batch_size]
             ids, mask = collate([train_ids[i] for i in rows], model.tokenizer.pad_token_id)
             with model.autocast():
@@ -401,7 +401,7 @@ def train_encoded(  # pylint: disable=too-many-arguments,too-many-locals
             step += 1
             if step >= total:
                 break
-        bar.close()
+        progress.close()
         probabilities = model.predict_proba_encoded(val_ids)[:, 1]
         metrics = _epoch_metrics(losses, probabilities, np.asarray(val_labels))
         metrics["epoch_seconds"] = time.perf_counter() - tick
