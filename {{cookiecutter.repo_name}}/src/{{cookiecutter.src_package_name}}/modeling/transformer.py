@@ -384,8 +384,10 @@ def train_encoded(  # pylint: disable=too-many-arguments,too-many-locals
         model.network.train()
         losses: list[float] = []
         tick = time.perf_counter()
-        progress = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
-                   unit="batch", disable=not cfg.progress)
+        progress = tqdm(
+            range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
+            unit="batch", disable=not cfg.progress,
+        )
         for start in progress:
             rows = order[start : start + cfg.batch_size]
             ids, mask = collate([train_ids[i] for i in rows], model.tokenizer.pad_token_id)
