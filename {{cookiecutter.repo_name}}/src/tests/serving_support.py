@@ -14,8 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi import FastAPI
+
+from {{ cookiecutter.src_package_name }}.modeling import model_io
+from {{ cookiecutter.src_package_name }}.modeling.nbsvm import fit_nbsvm
+from {{ cookiecutter.src_package_name }}.modeling.training_config import NbsvmConfig
 
 #: The guide's request body.
 GUIDE_REQUEST = {
@@ -44,24 +49,14 @@ _NEGATIVE = [
 
 
 def fit_tiny_model():  # returns a scikit-learn Pipeline
-    """Fit a small vectoriser + logistic regression on a dozen reviews (label 1 = positive)."""
-    # pylint: disable=import-outside-toplevel
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    model = make_pipeline(
-        CountVectorizer(binary=True, ngram_range=(1, 2)), LogisticRegression(C=10.0)
-    )
-    model.fit(_POSITIVE + _NEGATIVE, [1] * len(_POSITIVE) + [0] * len(_NEGATIVE))
-    return model
+    """Fit the project's NBSVM on a dozen reviews (label 1 = positive)."""
+    labels = np.array([1] * len(_POSITIVE) + [0] * len(_NEGATIVE))
+    return fit_nbsvm(_POSITIVE + _NEGATIVE, labels, NbsvmConfig(hash_bits=16, C=10.0))
 
 
 def save_tiny_model(path: Path) -> Path:
-    """Save the tiny model in MLflow's sklearn format into ``path`` and return it."""
-    import mlflow.sklearn  # pylint: disable=import-outside-toplevel
-
-    mlflow.sklearn.save_model(fit_tiny_model(), str(path))
+    """Save the tiny model in the project's MLflow flavour into ``path`` and return it."""
+    model_io.save_model(fit_tiny_model(), path)
     return path
 
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from serving_support import GUIDE_REQUEST, fit_tiny_model, running_server, save_tiny_model
 
 from {{ cookiecutter.src_package_name }}.general_utils import DEFAULT_LOGGING_CONFIG, PROJECT_ROOT
+from {{ cookiecutter.src_package_name }}.modeling import model_io
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
 from {{ cookiecutter.src_package_name }}_fastapi.config import ModelSettingError, Settings, redact
 from {{ cookiecutter.src_package_name }}_fastapi.deps import get_predictor
@@ -582,7 +583,7 @@ def registered_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         mlflow.set_tracking_uri(uri)
         experiment = mlflow.create_experiment("api-test", artifact_location=(folder / "a").as_uri())
         with mlflow.start_run(experiment_id=experiment) as run:
-            mlflow.sklearn.log_model(fit_tiny_model(), name="model")
+            model_io.log_model(fit_tiny_model(), "model", None, None)
         name = "sentiment-api-test"
         version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
         mlflow.MlflowClient().set_registered_model_alias(name, "champion", version.version)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from pipeline_testkit import CONFIG_DIR, compose_config
+
+from {{ cookiecutter.src_package_name }}.configuration import ConfigError
+from {{ cookiecutter.src_package_name }}.modeling.training_config import train_config
 
 
 def test_pipelines_yml_composes_with_list_overrides() -> None:
@@ -24,7 +28,7 @@ def test_pipelines_yml_composes_with_list_overrides() -> None:
     assert list(cfg.data_prep.raw_dirs_paths) == ["data/raw/set1", "data/raw/set2"]
     assert cfg.data_prep.processed_data_path == "data/processed/combined"
     assert cfg.train.setup_mlflow is False
-    assert set(cfg) == {"data_prep", "train", "inference"}
+    assert set(cfg) == {"data_prep", "train", "inference", "search_space"}
     assert {"model_path", "input_data_dir"} <= set(cfg.inference)
 
 
@@ -45,7 +49,8 @@ def test_hptuning_config_composes_pipelines_and_adds_the_optuna_sweep() -> None:
     assert sweeper.sampler._target_ == "optuna.samplers.TPESampler"
     assert sweeper.direction == "maximize"
     assert 0.0 < sweeper.max_failure_rate <= 1.0
-    searched = {key.rsplit(".", 1)[-1] for key in sweeper.params}
+    assert all(key.startswith("train.model.") for key in sweeper.params)
+    searched = {key.removeprefix("train.model.") for key in sweeper.params}
     assert searched <= set(base.train.model), "only model hyperparameters are searched"
     assert all(not key.startswith("train.val_split") for key in sweeper.params)
     assert cfg.train.model.C == 3.0
@@ -81,6 +86,7 @@ def test_unknown_keys_are_refused() -> None:
 def test_conf_local_overrides_base_and_the_command_line_overrides_both(tmp_path: Path) -> None:
     conf = tmp_path / "conf"
     shutil.copytree(CONFIG_DIR / "base", conf / "base")
+    shutil.copytree(CONFIG_DIR / "model", conf / "model")
     (conf / "local").mkdir()
     (conf / "local" / "pipelines.yaml").write_text(
         "train:\n  val_split: 0.33\n  mlflow_exp_name: my-experiments\n", encoding="utf-8"
@@ -96,4 +102,30 @@ def test_conf_local_overrides_base_and_the_command_line_overrides_both(tmp_path:
 def test_conf_local_is_optional(tmp_path: Path) -> None:
     conf = tmp_path / "conf"
     shutil.copytree(CONFIG_DIR / "base", conf / "base")
+    shutil.copytree(CONFIG_DIR / "model", conf / "model")
     assert compose_config(config_dir=conf).train.val_split == 0.1
+
+
+@pytest.mark.parametrize("option", ["nbsvm", "transformer", "ensemble"])
+def test_each_model_option_validates_and_tunes_its_own_keys(option: str) -> None:
+    cfg = compose_config("train-model-hptuning", [f"model={option}"], with_hydra=True)
+    typed = train_config(cfg.train)
+    assert typed.model.kind == option
+    params = typed.model.model_dump()
+    for key in cfg.hydra.sweeper.params:
+        node: Any = params
+        for part in key.removeprefix("train.model.").split("."):
+            node = node[part]  # every searched key exists in this option's schema
+
+
+def test_a_key_of_another_model_option_is_refused_naming_it() -> None:
+    cfg = compose_config("pipelines", ["model=transformer", "+train.model.C=1.0"])
+    with pytest.raises(ConfigError, match=r"train\.model\.C: Extra inputs are not permitted"):
+        train_config(cfg.train)
+    bad_type = compose_config("pipelines", ["model=transformer", "train.model.epochs=many"])
+    with pytest.raises(ConfigError, match=r"train\.model\.epochs: Input should be a valid integer"):
+        train_config(bad_type.train)
+
+
+def test_the_default_model_is_nbsvm() -> None:
+    assert train_config(compose_config("pipelines").train).model.kind == "nbsvm"

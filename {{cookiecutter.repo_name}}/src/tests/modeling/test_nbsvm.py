@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow.sklearn
 import numpy as np
 import pytest
 from pipeline_testkit import review_text
@@ -13,13 +12,14 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from {{ cookiecutter.src_package_name }}.modeling import model_io
 from {{ cookiecutter.src_package_name }}.modeling.nbsvm import (
-    NbsvmParams,
     fit_nbsvm,
     log_count_ratio,
     make_vectorizer,
 )
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.training_config import NbsvmConfig
 
 
 def _data(n: int = 30, seed: int = 0) -> tuple[list[str], np.ndarray]:
@@ -32,7 +32,7 @@ def _data(n: int = 30, seed: int = 0) -> tuple[list[str], np.ndarray]:
 
 def test_saved_model_is_a_plain_sklearn_pipeline() -> None:
     texts, labels = _data()
-    model = fit_nbsvm(texts, labels, NbsvmParams(hash_bits=16))
+    model = fit_nbsvm(texts, labels, NbsvmConfig(hash_bits=16))
     assert isinstance(model, Pipeline)
     assert [type(step) for _, step in model.steps] == [HashingVectorizer, LogisticRegression]
     proba = model.predict_proba(["great wonderful loved it", "awful boring waste"])
@@ -42,7 +42,7 @@ def test_saved_model_is_a_plain_sklearn_pipeline() -> None:
 
 def test_folding_the_ratio_into_the_weights_changes_no_prediction() -> None:
     texts, labels = _data()
-    params = NbsvmParams(hash_bits=16, C=2.0)
+    params = NbsvmConfig(hash_bits=16, C=2.0)
     model = fit_nbsvm(texts, labels, params, seed=3)
     features = make_vectorizer(params).transform(texts).tocsr()
     ratio = log_count_ratio(features, labels, params.nb_alpha)
@@ -58,19 +58,21 @@ def test_folding_the_ratio_into_the_weights_changes_no_prediction() -> None:
 )
 def test_bad_hyperparameters_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
-        NbsvmParams(**bad)  # type: ignore[arg-type]
+        NbsvmConfig(**bad)  # type: ignore[arg-type]
 
 
 def test_one_class_is_refused() -> None:
     with pytest.raises(ValueError, match="both"):
-        fit_nbsvm(["good", "great"], np.array([1, 1]), NbsvmParams(hash_bits=12))
+        fit_nbsvm(["good", "great"], np.array([1, 1]), NbsvmConfig(hash_bits=12))
 
 
-def test_loads_with_mlflow_default_skops_format_into_the_shared_predictor(tmp_path: Path) -> None:
+def test_saved_as_skops_with_the_allow_list_and_loaded_by_the_shared_predictor(
+    tmp_path: Path,
+) -> None:
     texts, labels = _data()
-    model = fit_nbsvm(texts, labels, NbsvmParams(hash_bits=16))
-    mlflow.sklearn.save_model(model, str(tmp_path / "model"))
-    assert (tmp_path / "model" / "model.skops").exists()
+    model = fit_nbsvm(texts, labels, NbsvmConfig(hash_bits=16))
+    model_io.save_model(model, tmp_path / "model")
+    assert (tmp_path / "model" / model_io.NBSVM_FILE).exists()
     predictor = SentimentPredictor.load(tmp_path / "model")
     raw = ["<b>Great</b> wonderful film!", "Awful &amp; boring."]
     expected = model.predict_proba(["Great wonderful film!", "Awful & boring."])[:, 1]

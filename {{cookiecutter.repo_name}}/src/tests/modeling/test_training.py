@@ -11,18 +11,23 @@ import pytest
 from mlflow.entities import RunStatus
 from pipeline_testkit import compose_config, mlflow_overrides, write_raw_tree
 
+from {{ cookiecutter.src_package_name }}.configuration import ConfigError
 from {{ cookiecutter.src_package_name }}.data_prep.pipeline import prepare_dataset
 from {{ cookiecutter.src_package_name }}.data_prep.processed_dataset import IncompleteDatasetError
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
 from {{ cookiecutter.src_package_name }}.modeling.tracking import TrackingServerUnreachableError
 from {{ cookiecutter.src_package_name }}.modeling.training import run_training, summarise
+from {{ cookiecutter.src_package_name }}.modeling.training_config import TrainConfig, train_config
 
 METRICS = {"accuracy", "f1", "roc_auc", "log_loss"}
 
 
-def _config(tmp_path: Path, data: Path, *extra: str):
-    return compose_config("pipelines", [*mlflow_overrides(tmp_path, data), "train.val_split=0.2",
-                                        "train.model.hash_bits=16", *extra])
+def _config(tmp_path: Path, data: Path, *extra: str) -> TrainConfig:
+    return train_config(compose_config(
+        "pipelines",
+        [*mlflow_overrides(tmp_path, data), "train.val_split=0.2", "train.model.hash_bits=16",
+         *extra],
+    ).train)
 
 
 @pytest.mark.slow
@@ -52,9 +57,9 @@ def test_tracked_run_logs_params_metrics_plots_lineage_and_registers(
     assert artifacts == {
         f"plots/test_{name}.png" for name in ("confusion_matrix", "roc_curve", "pr_curve")
     }
-    version = client.get_model_version(cfg.train.registered_model_name, "1")
+    version = client.get_model_version(cfg.registered_model_name, "1")
     assert version.run_id == result.run_id
-    predictor = SentimentPredictor.load(f"models:/{cfg.train.registered_model_name}/1")
+    predictor = SentimentPredictor.load(f"models:/{cfg.registered_model_name}/1")
     assert predictor.predict_proba(["great wonderful superb", "awful boring waste"]).shape == (2,)
     assert "mlflow ui --backend-store-uri sqlite:///" in summarise(result)
 
@@ -71,16 +76,27 @@ def test_without_mlflow_the_model_is_saved_locally(tmp_path: Path, tiny_dataset:
     assert "Model saved to" in summarise(result)
 
 
+def test_a_bad_model_setting_fails_at_start_up_naming_the_key(
+    tmp_path: Path, tiny_dataset: Path
+) -> None:
+    with pytest.raises(ConfigError, match=r"train\.model\.C: .*greater than 0"):
+        _config(tmp_path, tiny_dataset, "train.model.C=-1.0")
+    with pytest.raises(ConfigError, match=r"train\.model\.learning_rate: Extra inputs"):
+        _config(tmp_path, tiny_dataset, "+train.model.learning_rate=0.1")
+
+
 def test_a_failing_run_is_marked_failed_and_does_not_stay_active(
     tmp_path: Path, tiny_dataset: Path
 ) -> None:
-    cfg = _config(tmp_path, tiny_dataset, "train.model.C=-1.0", "train.mlflow_exp_name=failing")
-    with pytest.raises(ValueError, match="C must be > 0"):
+    # Validation takes 97% of train: too few reviews are left, and the run fails inside MLflow.
+    cfg = _config(tmp_path, tiny_dataset, "train.mlflow_exp_name=failing")
+    cfg = cfg.model_copy(update={"val_split": 0.97})
+    with pytest.raises(ValueError):
         run_training(cfg)
     assert mlflow.active_run() is None
     runs = mlflow.search_runs(experiment_names=["failing"], output_format="list")
     assert [run.info.status for run in runs] == [RunStatus.to_string(RunStatus.FAILED)]
-    assert runs[0].data.params["model.C"] == "-1.0"
+    assert runs[0].data.params["model.C"] == "1.0"
 
 
 def test_unreachable_tracking_server_fails_fast_and_writes_nothing(
@@ -100,10 +116,8 @@ def test_unreachable_tracking_server_fails_fast_and_writes_nothing(
 
 
 def test_the_objective_must_be_a_validation_metric(tmp_path: Path, tiny_dataset: Path) -> None:
-    cfg = _config(tmp_path, tiny_dataset, "train.objective_metric=test_accuracy",
-                  "train.setup_mlflow=false")
-    with pytest.raises(ValueError, match="validation metric"):
-        run_training(cfg)
+    with pytest.raises(ConfigError, match=r"train: .*validation metric"):
+        _config(tmp_path, tiny_dataset, "train.objective_metric=test_accuracy")
 
 
 def test_missing_dataset_is_a_clear_error_before_any_run(tmp_path: Path) -> None:

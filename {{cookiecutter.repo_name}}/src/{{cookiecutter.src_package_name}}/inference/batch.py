@@ -32,6 +32,7 @@ from tqdm import tqdm
 from ..configuration import FrozenConfig, typed_section
 from ..data_prep.review_files import DEFAULT_MAX_FILE_BYTES
 from ..general_utils import fsync_dir
+from ..modeling import model_io
 from ..modeling.predictor import DEFAULT_THRESHOLD, ModelInfo, SentimentPredictor
 from .files import InputTree, ReviewReadError, read_review, shard_of
 
@@ -365,12 +366,14 @@ def _results(
     batches: Iterator[list[str]],
 ) -> Iterator[list[Result]]:
     """Predict batches in input order, with at most two batches per worker in flight."""
-    if settings.num_workers == 1:
+    # A model on the GPU scores here, in large batches (CUDA does not survive a fork).
+    if settings.num_workers == 1 or model_io.uses_gpu(predictor.model):
         _init_worker(
             settings.model_source, settings.threshold, tree, predictor, settings.max_file_bytes
         )
         yield from map(_predict_batch, batches)
         return
+    model_io.share_cpu(settings.num_workers)  # e.g. torch: cores / workers threads each
     context = _mp_context()
     shared = predictor if context.get_start_method() == "fork" else None
     if shared is not None:

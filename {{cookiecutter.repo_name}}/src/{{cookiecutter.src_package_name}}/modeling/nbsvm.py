@@ -13,7 +13,6 @@ the NB step costs nothing at prediction time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -21,43 +20,10 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from .training_config import NbsvmConfig
+
 #: Words, plus "!" and "?" which carry sentiment; keeps 1-letter words.
 TOKEN_PATTERN = r"(?u)\b\w+\b|[!?]"
-
-
-@dataclass(frozen=True)
-class NbsvmParams:
-    """Hyperparameters of the model (the ``train.model`` config section).
-
-    Parameters
-    ----------
-    ngram_max : int
-        Longest word n-gram (1 = words only, 2 = words and word pairs).
-    hash_bits : int
-        The n-grams are hashed into 2 ** hash_bits feature columns.
-    C : float
-        Inverse L2 regularisation strength of the logistic regression.
-    nb_alpha : float
-        Additive smoothing of the naive-Bayes counts.
-    max_iter : int
-        Iteration cap of the solver.
-    """
-
-    ngram_max: int = 2
-    hash_bits: int = 22
-    C: float = 1.0  # pylint: disable=invalid-name
-    nb_alpha: float = 1.0
-    max_iter: int = 1000
-
-    def __post_init__(self) -> None:
-        if self.ngram_max < 1:
-            raise ValueError(f"ngram_max must be >= 1, got {self.ngram_max}")
-        if not 10 <= self.hash_bits <= 26:
-            raise ValueError(f"hash_bits must be within [10, 26], got {self.hash_bits}")
-        if self.C <= 0:
-            raise ValueError(f"C must be > 0, got {self.C}")
-        if self.nb_alpha <= 0:
-            raise ValueError(f"nb_alpha must be > 0, got {self.nb_alpha}")
 
 
 def log_count_ratio(features: sparse.csr_matrix, labels: np.ndarray, alpha: float) -> np.ndarray:
@@ -67,7 +33,7 @@ def log_count_ratio(features: sparse.csr_matrix, labels: np.ndarray, alpha: floa
     return np.log(positive / positive.sum()) - np.log(negative / negative.sum())
 
 
-def make_vectorizer(params: NbsvmParams) -> HashingVectorizer:
+def make_vectorizer(params: NbsvmConfig) -> HashingVectorizer:
     """The stateless featuriser: binary indicators of hashed word n-grams."""
     return HashingVectorizer(
         binary=True,
@@ -80,7 +46,7 @@ def make_vectorizer(params: NbsvmParams) -> HashingVectorizer:
 
 
 def fit_nbsvm(
-    texts: Sequence[str], labels: np.ndarray, params: NbsvmParams, seed: int = 0
+    texts: Sequence[str], labels: np.ndarray, params: NbsvmConfig, seed: int = 0
 ) -> Pipeline:
     """Fit the model on cleaned texts.
 
@@ -90,7 +56,7 @@ def fit_nbsvm(
         Cleaned reviews (see ``data_prep.text.clean_text``).
     labels : numpy.ndarray
         1 for positive, 0 for negative; both must be present.
-    params : NbsvmParams
+    params : NbsvmConfig
         Hyperparameters.
     seed : int
         Seed of the solver's coordinate order (same seed and data, same model).

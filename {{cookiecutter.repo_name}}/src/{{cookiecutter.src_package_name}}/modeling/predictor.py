@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..data_prep.text import clean_texts
+from .training_config import DEFAULT_THRESHOLD
 
 LOGGER = logging.getLogger(__name__)
 
@@ -23,7 +24,6 @@ POSITIVE = "positive"
 NEGATIVE = "negative"
 #: Label value of positive reviews in the processed dataset.
 POSITIVE_LABEL = 1
-DEFAULT_THRESHOLD = 0.5
 
 
 class ProbabilisticClassifier(Protocol):
@@ -94,7 +94,7 @@ class SentimentPredictor:
 
     @classmethod
     def load(cls, uri: str | Path, threshold: float = DEFAULT_THRESHOLD) -> SentimentPredictor:
-        """Load a model saved in MLflow's format from a local folder or an MLflow URI.
+        """Load a model this project saved (any kind), from a folder or an MLflow URI.
 
         Parameters
         ----------
@@ -104,12 +104,18 @@ class SentimentPredictor:
             ``models:/<name>@<alias>``, ``gs://...``.
         threshold : float
             See the class parameters.
-        """
-        # Imported here: MLflow takes over a second to import and the API's
-        # tests replace the predictor without loading any model.
-        import mlflow.sklearn  # pylint: disable=import-outside-toplevel
 
-        model = mlflow.sklearn.load_model(str(uri))
+        Raises
+        ------
+        model_io.UnsafeModelError
+            The model is not this project's flavour (e.g. pickle) or holds untrusted types.
+        """
+        # Only this project's flavour is loaded (skops with a fixed allow-list,
+        # safetensors); pickle and every other format are refused before any file of
+        # the model is deserialised (see model_io).
+        from .model_io import load_model  # pylint: disable=import-outside-toplevel
+
+        model = load_model(uri)
         return cls(model, describe_model(str(uri)), threshold)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

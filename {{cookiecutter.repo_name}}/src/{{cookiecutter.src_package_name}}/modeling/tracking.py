@@ -352,6 +352,7 @@ def configure_tracking(uri: str, experiment_name: str, artifact_location: str | 
     applies to local stores; with a tracking server it is ignored so that the
     server's own artifact root (e.g. gs://...) is used.
     """
+    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"  # models load without pickle
     if uri.startswith(("http://", "https://")) and artifact_location and (
         "://" not in artifact_location
     ):

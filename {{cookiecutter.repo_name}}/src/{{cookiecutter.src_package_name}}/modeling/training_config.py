@@ -1,0 +1,188 @@
+"""Typed ``train`` section: the common settings and one schema per model option.
+
+Hydra composes the config (``conf/base/pipelines.yaml`` plus one option of the
+``model`` group, ``conf/model/<option>.yaml``); the entry scripts validate the
+``train`` section once with :func:`train_config` and hand the frozen result to
+the library. ``train.model.kind`` says which option's schema applies, so a key
+of another option (``train.model.C`` with ``model=transformer``) is an error
+that names the key.
+
+Importing this module needs neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from omegaconf import DictConfig
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+
+from ..configuration import FrozenConfig, typed_section
+
+#: P(positive) from which a review is positive (the decision rule lives in predictor.py).
+DEFAULT_THRESHOLD = 0.5
+#: ``base_model`` value that means the pretrained copy shipped in the ``[neural]`` extra.
+PACKAGED_BASE_MODEL = "packaged:all-MiniLM-L6-v2"
+
+
+class NbsvmConfig(FrozenConfig):
+    """The default model: NBSVM-style features and logistic regression (``model=nbsvm``).
+
+    Parameters
+    ----------
+    ngram_max : int
+        Longest word n-gram (1 = words only, 2 = words and word pairs).
+    hash_bits : int
+        The n-grams are hashed into 2 ** hash_bits feature columns (10 to 26).
+    C : float
+        Inverse L2 regularisation strength of the logistic regression.
+    nb_alpha : float
+        Additive smoothing of the naive-Bayes counts.
+    max_iter : int
+        Iteration cap of the solver.
+    refit_on_all_train : bool
+        After validation, fit the saved model again on train + validation.
+    """
+
+    kind: Literal["nbsvm"] = "nbsvm"
+    ngram_max: Annotated[int, Field(ge=1, le=4)] = 2
+    hash_bits: Annotated[int, Field(ge=10, le=26)] = 22
+    C: PositiveFloat = 1.0  # pylint: disable=invalid-name
+    nb_alpha: PositiveFloat = 1.0
+    max_iter: PositiveInt = 1000
+    refit_on_all_train: bool = True
+
+
+class TransformerConfig(FrozenConfig):  # pylint: disable=too-many-instance-attributes
+    """A pretrained encoder fine-tuned with a linear head (``model=transformer``).
+
+    Parameters
+    ----------
+    base_model : str
+        ``packaged:all-MiniLM-L6-v2`` (the copy in the ``[neural]`` extra, hash-checked),
+        a local folder, or a Hugging Face hub id (needs the network or a warm cache).
+    base_model_sha256 : str, optional
+        Required SHA-256 of the base folder's ``model.safetensors``, checked before
+        training (the packaged copy is always checked against its pinned hash).
+    max_tokens : int
+        Word pieces per review, special tokens included.
+    head_tokens : int
+        Of those, how many come from the start of the review; the rest from its end.
+    epochs, batch_size, learning_rate, weight_decay, warmup_ratio :
+        AdamW with a linear warm-up over ``warmup_ratio`` of the steps, then linear decay.
+    device : {"auto", "cuda", "cpu"}
+        ``auto``: CUDA when there is a GPU, else the CPU (logged). ``cuda``: fail without one.
+    eval_batch_size : int
+        Reviews per forward pass when predicting.
+    progress : bool
+        A progress bar per epoch.
+    """
+
+    kind: Literal["transformer"] = "transformer"
+    base_model: str = PACKAGED_BASE_MODEL
+    base_model_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    max_tokens: Annotated[int, Field(ge=8, le=512)] = 320
+    head_tokens: Annotated[int, Field(ge=0)] = 96
+    epochs: Annotated[int, Field(ge=1, le=100)] = 3
+    batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
+    learning_rate: PositiveFloat = 1e-4
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.01
+    warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.06
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    eval_batch_size: Annotated[int, Field(ge=1, le=8192)] = 256
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _head_fits(self) -> TransformerConfig:
+        if self.head_tokens > self.max_tokens - 2:
+            raise ValueError(
+                f"head_tokens ({self.head_tokens}) must leave room for the [CLS] and [SEP] "
+                f"tokens within max_tokens ({self.max_tokens})"
+            )
+        return self
+
+
+class EnsembleConfig(FrozenConfig):
+    """Both models, their probabilities averaged (``model=ensemble``).
+
+    Parameters
+    ----------
+    nbsvm, transformer :
+        The members' settings (as in their own options).
+    weights : list of float
+        Candidate weights of the transformer (the NBSVM gets ``1 - weight``); the one
+        with the best validation accuracy is kept (ties: the one closest to 0.5).
+    """
+
+    kind: Literal["ensemble"] = "ensemble"
+    nbsvm: NbsvmConfig = NbsvmConfig()
+    transformer: TransformerConfig = TransformerConfig()
+    weights: Annotated[
+        tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...], Field(min_length=1)
+    ] = (0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+ModelConfig = Annotated[
+    NbsvmConfig | TransformerConfig | EnsembleConfig, Field(discriminator="kind")
+]
+
+
+class TrainConfig(FrozenConfig):  # pylint: disable=too-many-instance-attributes
+    """The ``train`` section (see ``conf/base/pipelines.yaml`` for each key)."""
+
+    data_path: str
+    val_split: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
+    seed: int = 42
+    model: ModelConfig = NbsvmConfig()
+    evaluate_test: bool = True
+    objective_metric: str = "val_accuracy"
+    local_model_dir: str = "models/model"
+    setup_mlflow: bool = True
+    mlflow_autolog: bool = False
+    mlflow_tracking_uri: str = "sqlite:///mlflow.db"
+    mlflow_artifact_location: str | None = "mlartifacts"
+    mlflow_exp_name: str = "sentiment-classification"
+    register_model: bool = True
+    registered_model_name: str = "sentiment-model"
+
+    @model_validator(mode="after")
+    def _objective_is_validation(self) -> TrainConfig:
+        if not self.objective_metric.startswith("val_"):
+            raise ValueError(
+                "objective_metric must be a validation metric (val_*), "
+                f"got {self.objective_metric!r}"
+            )
+        return self
+
+    def as_params(self) -> dict[str, Any]:
+        """The section as plain values (what is logged as MLflow params)."""
+        return self.model_dump(mode="json")
+
+
+class _NbsvmTrain(TrainConfig):
+    model: NbsvmConfig = NbsvmConfig()
+
+
+class _TransformerTrain(TrainConfig):
+    model: TransformerConfig
+
+
+class _EnsembleTrain(TrainConfig):
+    model: EnsembleConfig
+
+
+_BY_KIND: dict[str, type[TrainConfig]] = {
+    "nbsvm": _NbsvmTrain, "transformer": _TransformerTrain, "ensemble": _EnsembleTrain,
+}
+
+
+def train_config(section: DictConfig | Mapping[str, Any]) -> TrainConfig:
+    """Validate the composed ``train`` section (raises ``ConfigError`` naming each bad key).
+
+    The schema of ``train.model`` is picked by its ``kind`` first, so errors name
+    keys as written (``train.model.C``), not through the union.
+    """
+    model = section.get("model") if hasattr(section, "get") else None
+    kind = model.get("kind", "nbsvm") if hasattr(model, "get") else "nbsvm"
+    return typed_section(section, _BY_KIND.get(str(kind), TrainConfig), "train")
