@@ -8,13 +8,17 @@ carries the test label or a test name and is removed at the end, also on failure
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import docker_guide
@@ -117,6 +121,34 @@ def remove_test_objects(keep_images: bool) -> None:
         sh("docker image prune -f --filter label=" + docker_guide.TEST_LABEL, check=False)
 
 
+#: Where machines of this project keep a CPU build of torch for Python 3.11 (see the report).
+LOCAL_WHEELS = Path(os.environ.get("TORCH_WHEELS_DIR", "/opt/wheels"))
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    """Serve a folder without a log line per request."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def gpu_build_args(stack: contextlib.ExitStack) -> dict[str, str]:
+    """Build args of the GPU image: a loopback URL of the local CPU torch wheel, if any.
+
+    The real build installs PyPI's CUDA build of torch (several GB of wheels); the test
+    builds the same Dockerfile with a CPU wheel found first, a stand-in that keeps the build
+    within CI's time. Without a local wheel the build downloads what the Dockerfile asks for.
+    """
+    if not any(LOCAL_WHEELS.glob("torch-*.whl")):
+        return {}
+    handler = partial(QuietFiles, directory=str(LOCAL_WHEELS))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stack.callback(server.server_close)
+    stack.callback(server.shutdown)
+    return {"TORCH_FIND_LINKS": f"http://127.0.0.1:{server.server_address[1]}/"}
+
+
 @pytest.fixture(scope="session")
 def built(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     """A default bake with every image built by the guide's own ``docker build`` lines."""
@@ -127,15 +159,56 @@ def built(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     assert sorted(builds) == dockerfiles, "the guide must show a docker build for every Dockerfile"
     result = Built(project, readme, {f: c.image for f, c in builds.items()})
     keep = os.environ.get("KEEP_TEST_IMAGES") == "1"
+    stack = contextlib.ExitStack()
     try:
-        for dockerfile, command in builds.items():
+        # The runtime images first (they share one dependency layer), the workspaces last.
+        for dockerfile, command in sorted(builds.items(), key=lambda item: ('-poly-' in item[0], 'gpu' in item[0], item[0])):
             started = time.perf_counter()
-            sh(docker_guide.for_test(command), cwd=project, env={"DOCKER_BUILDKIT": "0"}, timeout=1800)
+            build_args = gpu_build_args(stack) if "gpu" in dockerfile else None
+            line = docker_guide.for_test(command, build_args=build_args)
+            sh(line, cwd=project, env={"DOCKER_BUILDKIT": "0"}, timeout=1800)
             result.seconds[dockerfile] = time.perf_counter() - started
             print(f"built {command.image} in {result.seconds[dockerfile]:.0f} s", flush=True)
         yield result
     finally:
+        stack.close()
         remove_test_objects(keep)
         if not keep:
             for tag in result.tags.values():
                 sh(f"docker rmi -f {tag}", check=False)
+
+
+@pytest.fixture(scope="session")
+def password_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A throwaway PostgreSQL cluster that checks passwords (scram), on a free loopback port.
+
+    The machine's own server trusts every local connection, so a wrong password could not
+    be refused there. Needs the PostgreSQL server binaries and root (it runs as ``postgres``).
+    """
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not bins or os.geteuid() != 0 or shutil.which("runuser") is None:
+        missing("no PostgreSQL server binaries (or not root) for a password-checking cluster")
+    bin_dir = bins[-1].parent
+    folder = tmp_path_factory.mktemp("pg-password")
+    shutil.chown(folder, "postgres")
+    (folder / "pw").write_text("the-right-password\n", encoding="utf-8")
+    shutil.chown(folder / "pw", "postgres")
+    port = free_port()
+    as_postgres = "runuser -u postgres --"
+    sh(f"{as_postgres} {bin_dir}/initdb -D {folder}/data -U postgres --auth=scram-sha-256 "
+       f"--pwfile={folder}/pw")
+    sh(f"{as_postgres} {bin_dir}/pg_ctl -D {folder}/data -l {folder}/log -w "
+       f"-o '-p {port} -k {folder} -c listen_addresses=127.0.0.1' start")
+    try:
+        yield port
+    finally:
+        sh(f"{as_postgres} {bin_dir}/pg_ctl -D {folder}/data -m immediate stop", check=False)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -105,6 +105,7 @@ def for_test(
     extra_options: str = "",
     extra_args: str = "",
     replace: dict[str, str] | None = None,
+    build_args: dict[str, str] | None = None,
 ) -> str:
     """The command as the tests run it, a line for ``bash -c`` in the project folder.
 
@@ -114,7 +115,7 @@ def for_test(
     ``--network host`` and the test label (the tests set ``DOCKER_BUILDKIT=0``). A run gets
     ``--network host`` unless the guide gives it, a name and the test label; ``detach`` runs
     it in the background and keeps the container after it stops, so that its log can be read
-    (the tests remove it). ``extra_options`` go before the image (test-only settings such as
+    (the tests remove it). ``build_args`` become ``--build-arg`` of a build. ``extra_options`` go before the image (test-only settings such as
     a free port), ``extra_args`` after the whole command (arguments for the entry point).
     """
     line = command.line
@@ -128,7 +129,8 @@ def for_test(
     assert line.startswith(verb), line
     rest = line[len(verb):]
     if command.verb == "build":
-        return f"docker build --network host --label {TEST_LABEL} {rest}"
+        args = "".join(f" --build-arg {k}={shlex.quote(v)}" for k, v in (build_args or {}).items())
+        return f"docker build --network host --label {TEST_LABEL}{args} {rest}"
     options = [] if "--network host" in rest else ["--network host"]
     if detach:
         rest = re.sub(r"(^|\s)--rm(?=\s)", " ", rest, count=1).strip()

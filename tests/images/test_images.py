@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import docker_guide
 import pytest
-from conftest import Built, psql, sh
+from conftest import Built, free_port, psql, sh
 from guide import localise, marked_blocks
 
 REPO = "movie-review-sentiment"
@@ -32,13 +31,6 @@ PKG = "movie_review_sentiment"
 EXPERIMENT = "image-test"
 GUIDE_REVIEWS = {9176: "negative", 71: "positive"}  # "quite boring", "awesome"
 pytestmark = pytest.mark.usefixtures("built")
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def container_name(role: str) -> str:
@@ -213,8 +205,28 @@ def test_mlflow_server_stores_runs_in_postgres(mlflow_server: str, databases: di
     assert tables == "1"
 
 
-def run_training_env(mlflow_server: str) -> dict[str, str]:
-    return {"MLFLOW_SERVER": mlflow_server}
+def test_mlflow_server_with_a_wrong_password_stops_with_one_line(
+    built: Built, password_postgres: int
+) -> None:
+    """The guide's server run against a database that refuses the password."""
+    planted = f"wrong-{uuid.uuid4().hex}"
+    name = container_name("mlflow-bad-password")
+    command = guide_run(built, "mlflow-tracking-server.Dockerfile")
+    line = docker_guide.for_test(command, name=name, detach=True,
+                                 extra_options=f"-e MLFLOW_PORT={free_port()}",
+                                 replace={"mlflow-artifacts:": f"{name}:"})
+    uri = f"postgresql://postgres:{planted}@127.0.0.1:{password_postgres}/postgres"
+    try:
+        sh(line, cwd=built.project, env={"MLFLOW_BACKEND_STORE_URI": uri})
+        status = sh(f"docker wait {name}", timeout=120).stdout.strip()
+        log = logs(name)
+        assert status != "0", log
+        assert planted not in log, log
+        assert log.strip().count("\n") == 0, log  # one line
+        assert "MLFLOW_BACKEND_STORE_URI" in log and "password authentication failed" in log, log
+    finally:
+        sh(f"docker rm -f {name}", check=False)
+        sh(f"docker volume rm -f {name}", check=False)
 
 
 @pytest.fixture(scope="module")
@@ -344,7 +356,7 @@ def test_api_without_a_model_exits_with_one_line(built: Built) -> None:
     assert result.returncode != 0
     assert "Traceback" not in output, output
     lines = [row for row in output.splitlines() if "PRED_MODEL_PATH" in row]
-    assert lines, output
+    assert len(lines) == 1 and "no model could be loaded" in lines[0], output
 
 
 # ------------------------------------------------------------------------------------ batch

