@@ -17,8 +17,8 @@
 #                                              filesystem, so no CUDA and Python 3.11, not 3.12
 set -euo pipefail
 
-PYTHON_BASE="python:3.11.14-slim-bookworm"
-CUDA_BASE="nvidia/cuda:12.6.3-runtime-ubuntu24.04"
+PYTHON_BASE="${STANDIN_PYTHON_BASE:-python:3.11.14-slim-bookworm}"
+CUDA_BASE="${STANDIN_CUDA_BASE:-nvidia/cuda:12.6.3-runtime-ubuntu24.04}"
 STANDIN_LABEL="aisg.template.stand-in=true"
 LOG_DIR="${DOCKER_ENGINE_LOG_DIR:-/var/tmp/aisg-template-docker}"
 
@@ -71,22 +71,22 @@ make_rootfs() {
 }
 
 make_bases() {
-    local missing=()
-    for tag in "$PYTHON_BASE" "$CUDA_BASE"; do
-        docker image inspect "$tag" >/dev/null 2>&1 || missing+=("$tag")
-    done
-    (( ${#missing[@]} == 0 )) && return 0
-    mkdir -p "$LOG_DIR"
-    local rootfs
-    rootfs="$(mktemp -d "${TMPDIR:-/tmp}/aisg-standin.XXXXXX")"
-    trap 'rm -rf "$rootfs"' RETURN
-    make_rootfs "$rootfs/root"
-    for tag in "${missing[@]}"; do
-        echo "importing the stand-in base $tag" >&2
+    if ! docker image inspect "$PYTHON_BASE" >/dev/null 2>&1; then
+        mkdir -p "$LOG_DIR"
+        local rootfs
+        rootfs="$(mktemp -d "${TMPDIR:-/tmp}/aisg-standin.XXXXXX")"
+        trap 'rm -rf "$rootfs"' RETURN
+        make_rootfs "$rootfs/root"
+        echo "importing the stand-in base $PYTHON_BASE" >&2
         tar -C "$rootfs/root" -c . | docker import \
             -c "LABEL $STANDIN_LABEL" -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-            -c 'ENV LANG=C.UTF-8' -c 'CMD ["python3"]' - "$tag" >/dev/null
-    done
+            -c 'ENV LANG=C.UTF-8' -c 'CMD ["python3"]' - "$PYTHON_BASE" >/dev/null
+    fi
+    # The GPU image's base: the same root filesystem (python3 and apt work the same in it).
+    if ! docker image inspect "$CUDA_BASE" >/dev/null 2>&1; then
+        echo "tagging $PYTHON_BASE as the stand-in $CUDA_BASE" >&2
+        docker tag "$PYTHON_BASE" "$CUDA_BASE"
+    fi
 }
 
 case "${1:-}" in

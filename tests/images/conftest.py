@@ -3,7 +3,9 @@
 These tests need a Docker engine and PostgreSQL. Outside CI a missing one skips with one
 line; with ``CI=true`` it fails. Everything they make (containers, volumes, images, databases)
 carries the test label or a test name and is removed at the end, also on failure. Set
-``KEEP_TEST_IMAGES=1`` to keep the built images between runs while working on the tests.
+``KEEP_TEST_IMAGES=1`` to keep the built images between runs while working on the tests, and
+``IMAGE_TESTS_ONLY=<part>,<part>`` to build only the Dockerfiles whose names contain a part
+(select the matching tests with ``-k``); CI sets neither.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Built:
     readme: str
     tags: dict[str, str]
     seconds: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
 
     def tag(self, dockerfile_suffix: str) -> str:
         """The tag built from the Dockerfile whose name ends with ``dockerfile_suffix``."""
@@ -104,7 +107,8 @@ def databases(postgres: None) -> Iterator[dict[str, str]]:
     try:
         for name in names.values():
             psql(f"CREATE DATABASE {name}")
-        yield {key: f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
+        # "+psycopg2": SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which the images lack.
+        yield {key: f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
                for key, name in names.items()}
     finally:
         for name in names.values():
@@ -162,11 +166,14 @@ def built(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     stack = contextlib.ExitStack()
     try:
         # The runtime images first (they share one dependency layer), the workspaces last.
+        only = [part for part in os.environ.get("IMAGE_TESTS_ONLY", "").split(",") if part]
         for dockerfile, command in sorted(builds.items(), key=lambda item: ('-poly-' in item[0], 'gpu' in item[0], item[0])):
+            if only and not any(part in dockerfile for part in only):
+                continue  # working on the tests: IMAGE_TESTS_ONLY limits the builds (and use -k)
             started = time.perf_counter()
             build_args = gpu_build_args(stack) if "gpu" in dockerfile else None
             line = docker_guide.for_test(command, build_args=build_args)
-            sh(line, cwd=project, env={"DOCKER_BUILDKIT": "0"}, timeout=1800)
+            result.outputs[dockerfile] = sh(line, cwd=project, env={"DOCKER_BUILDKIT": "0"}, timeout=1800).stdout
             result.seconds[dockerfile] = time.perf_counter() - started
             print(f"built {command.image} in {result.seconds[dockerfile]:.0f} s", flush=True)
         yield result

@@ -8,7 +8,7 @@
 #     -f docker/mlflow-tracking-server.Dockerfile .
 # Run (see aisg-context/k8s/mlflow/ for the cluster version with Secrets):
 #   docker run --rm -p 127.0.0.1:5005:5005 \
-#     -e MLFLOW_BACKEND_STORE_URI=postgresql://<user>:<password>@<host>:5432/mlflow \
+#     -e MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://<user>:<password>@<host>:5432/mlflow \
 #     -e MLFLOW_ARTIFACTS_DESTINATION=gs://{{ cookiecutter.repo_name }}-artifacts/mlflow-tracking-server \
 #     -e GOOGLE_APPLICATION_CREDENTIALS=/var/secret/cloud.google.com/gcp-service-account.json \
 #     -v <PATH_TO_SA_JSON_FILE>:/var/secret/cloud.google.com/gcp-service-account.json:ro <image>
