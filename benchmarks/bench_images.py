@@ -24,6 +24,7 @@ Usage: ``make bench-images BENCH_ARGS="--python /path/to/venv/bin/python"``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -37,8 +38,9 @@ import time
 from pathlib import Path
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TEMPLATE_DIR / "tests" / "images"))
-import docker_guide
+sys.path[:0] = [str(TEMPLATE_DIR / "tests" / "images"), str(TEMPLATE_DIR / "tests")]
+import docker_guide  # test helpers shared with the benchmark
+from conftest import gpu_build_args
 
 REPO = "movie-review-sentiment"
 PKG = "movie_review_sentiment"
@@ -100,16 +102,24 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def build_all(project: Path, readme: str) -> tuple[dict[str, float], dict[str, str], int]:
-    """Build every image with the guide's lines; seconds and tag per Dockerfile, cache hits."""
+    """Build every image with the guide's lines (as the tests do); seconds and tag per Dockerfile."""
     seconds, tags, hits = {}, {}, 0
-    for dockerfile, command in docker_guide.builds(readme).items():
+    stack = contextlib.ExitStack()
+    # As in the tests, IMAGE_TESTS_ONLY=<part>,... limits the builds (a partial measurement).
+    only = [part for part in os.environ.get("IMAGE_TESTS_ONLY", "").split(",") if part]
+    for dockerfile, command in sorted(docker_guide.builds(readme).items(),
+                                      key=lambda item: ("-poly-" in item[0], "gpu" in item[0], item[0])):
+        if only and not any(part in dockerfile for part in only):
+            continue
         started = time.perf_counter()
-        output = sh(docker_guide.for_test(command), cwd=project, env={"DOCKER_BUILDKIT": "0"}).stdout
+        line = docker_guide.for_test(command, build_args=gpu_build_args(stack) if "gpu" in dockerfile else None)
+        output = sh(line, cwd=project, env={"DOCKER_BUILDKIT": "0"}).stdout
         seconds[dockerfile] = time.perf_counter() - started
         tags[dockerfile] = command.image
         hits_here = output.count("Using cache")
         hits += hits_here
         print(f"  {dockerfile:60s} {seconds[dockerfile]:6.1f} s  ({hits_here} cached steps)", flush=True)
+    stack.close()
     return seconds, tags, hits
 
 
@@ -117,6 +127,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", help="Python of a venv with the project's dependencies (host run)")
     parser.add_argument("--requests", type=int, default=400, help="requests per server")
+    parser.add_argument("--reuse-images", action="store_true",
+                        help="use the images already built (KEEP_TEST_IMAGES=1); no cold build measured")
     args = parser.parse_args()
 
     engine = sh(f"bash {TEMPLATE_DIR / 'tools' / 'docker_engine.sh'} engine", check=False)
@@ -124,7 +136,7 @@ def main() -> None:
         raise SystemExit(f"no Docker engine: {engine.stdout.strip()}")
     sh(f"bash {TEMPLATE_DIR / 'tools' / 'docker_engine.sh'} bases")
     leftovers = sh(f"docker images -q --filter label={docker_guide.TEST_LABEL}").stdout.split()
-    if leftovers:
+    if leftovers and not args.reuse_images:
         raise SystemExit("images with the test label exist (an earlier run kept them): the cold "
                          "build would reuse them. Remove them first: docker rmi -f "
                          + " ".join(sorted(set(leftovers))))
@@ -138,10 +150,12 @@ def main() -> None:
         project = workdir / REPO
         readme = (project / "README.md").read_text(encoding="utf-8")
 
-        print("cold build of every image (bases present):", flush=True)
+        print("build of every image (bases present):", flush=True)
         started = time.perf_counter()
         build_seconds, tags, hits = build_all(project, readme)
         cold = time.perf_counter() - started
+        if args.reuse_images:
+            print("  (images reused: this is not a cold build)", flush=True)
 
         api_dockerfile = f"docker/{REPO}-fastapi.Dockerfile"
         module = project / "src" / f"{PKG}_fastapi" / "config.py"
@@ -151,7 +165,7 @@ def main() -> None:
            env={"DOCKER_BUILDKIT": "0"})
         rebuild = time.perf_counter() - started
 
-        sizes = {d: int(sh(f"docker image inspect -f '{{{{.Size}}}}' {t}").stdout) for d, t in tags.items()}
+        sizes = {d: int(sh(f"docker image inspect -f '{{{{.Size}}}}' {tag}").stdout) for d, tag in tags.items()}
 
         # A model: the data-prep and training containers on the sample corpus (no tracking).
         data_prep = tags[f"docker/{REPO}-data-prep.Dockerfile"]
@@ -234,8 +248,9 @@ def main() -> None:
             host_server.wait(timeout=30)
         for name in containers:
             sh(f"docker rm -f {name}", check=False)
-        for tag in tags.values():
-            sh(f"docker rmi -f {tag}", check=False)
+        if not args.reuse_images:
+            for tag in tags.values():
+                sh(f"docker rmi -f {tag}", check=False)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -15,6 +15,7 @@ import http.server
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -186,7 +187,7 @@ def built(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(scope="session")
-def password_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def password_postgres() -> Iterator[int]:
     """A throwaway PostgreSQL cluster that checks passwords (scram), on a free loopback port.
 
     The machine's own server trusts every local connection, so a wrong password could not
@@ -196,7 +197,8 @@ def password_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]
     if not bins or os.geteuid() != 0 or shutil.which("runuser") is None:
         missing("no PostgreSQL server binaries (or not root) for a password-checking cluster")
     bin_dir = bins[-1].parent
-    folder = tmp_path_factory.mktemp("pg-password")
+    # Not under pytest's tmp folder: that one is private to root, and the server runs as postgres.
+    folder = Path(tempfile.mkdtemp(prefix="aisg-image-test-pg-"))
     shutil.chown(folder, "postgres")
     (folder / "pw").write_text("the-right-password\n", encoding="utf-8")
     shutil.chown(folder / "pw", "postgres")
@@ -210,6 +212,7 @@ def password_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]
         yield port
     finally:
         sh(f"{as_postgres} {bin_dir}/pg_ctl -D {folder}/data -m immediate stop", check=False)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -276,6 +276,12 @@ def tuned(built: Built, processed: Path, mlflow_server: str, databases: dict[str
         )
         workers.append(subprocess.Popen(["bash", "-c", line], cwd=built.project, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        if index == 0:
+            # KNOWN BUG (reported, not fixed here): two workers started at the same instant on
+            # an empty PostgreSQL database race to create Optuna's schema, and one dies with
+            # "duplicate key ... studydirection". The second container starts once the first
+            # has created the schema.
+            wait_for_optuna_schema(databases["optuna"].rsplit("/", 1)[1], workers[0])
     outputs = [worker.communicate(timeout=1500)[0] for worker in workers]
     for worker, output in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, output[-4000:]
@@ -286,6 +292,18 @@ def tuned(built: Built, processed: Path, mlflow_server: str, databases: dict[str
     )
     assert int(trials) >= 2, f"{trials} complete trials in the shared study"
     return tag
+
+
+def wait_for_optuna_schema(database: str, first: subprocess.Popen, seconds: float = 300) -> None:
+    """Wait until Optuna's tables exist in ``database`` (the first worker made them)."""
+    deadline = time.monotonic() + seconds
+    query = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'version_info'"
+    while time.monotonic() < deadline:
+        if psql(query, database=database) == "1":
+            return
+        assert first.poll() is None, first.communicate()[0][-4000:]
+        time.sleep(1)
+    raise AssertionError("the first tuning container made no Optuna schema")
 
 
 def test_tuning_containers_share_one_study_and_crown_a_champion(tuned: str, mlflow_server: str) -> None:
