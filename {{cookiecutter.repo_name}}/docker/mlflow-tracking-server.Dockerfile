@@ -51,6 +51,6 @@ USER 2222:2222
 WORKDIR /home/aisg/mlflow
 EXPOSE 5005
 HEALTHCHECK --interval=5s --timeout=4s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5005/health', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('MLFLOW_PORT', '5005'), timeout=4)"]
 # A backend store that refuses the connection stops the container with one line (password masked).
 ENTRYPOINT ["python", "/usr/local/lib/mlflow_backend_check.py", "--", "/usr/local/bin/mlflow-tracking-server.sh"]

@@ -50,5 +50,5 @@ EXPOSE 8080
 # Checked every 5 s so that `docker run` reports healthy soon after the model is loaded
 # (Kubernetes ignores this and uses the Deployment's probes).
 HEALTHCHECK --interval=5s --timeout=4s --start-period=120s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/api/v1/health/ready', timeout=3)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/v1/health/ready' % os.environ.get('API_PORT', '8080'), timeout=3)"]
 ENTRYPOINT ["/home/aisg/{{ cookiecutter.repo_name }}/scripts/api-entrypoint.sh"]

@@ -9,7 +9,8 @@
 #   WORKING_DIR  repository root (default: the folder above this script)
 #   GUNICORN     gunicorn executable (default: gunicorn)
 #   API_HOST / API_PORT / API_WORKERS / API_TIMEOUT   bind address, port, workers, timeout
-# Extra arguments are passed on to gunicorn.
+# Extra arguments are passed on to gunicorn. No control socket: nothing uses it, and it would
+# be written under $HOME, which is read-only in a read-only container.
 set -euo pipefail
 
 cd "${WORKING_DIR:-$(dirname "$0")/..}/src"
@@ -26,4 +27,5 @@ exec "${GUNICORN:-gunicorn}" "{{ cookiecutter.src_package_name }}_fastapi.main:A
     --timeout "${API_TIMEOUT:-120}" \
     --graceful-timeout 30 \
     --access-logfile - \
+    --no-control-socket \
     "$@"
