@@ -165,6 +165,9 @@ def built(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     result = Built(project, readme, {f: c.image for f, c in builds.items()})
     keep = os.environ.get("KEEP_TEST_IMAGES") == "1"
     stack = contextlib.ExitStack()
+    # The builds' intermediate stages are untagged images without the label: remember what
+    # existed, so that only the ones this run made are removed.
+    before = set(sh("docker images -aq --no-trunc").stdout.split())
     try:
         # The runtime images first (they share one dependency layer), the workspaces last.
         only = [part for part in os.environ.get("IMAGE_TESTS_ONLY", "").split(",") if part]
@@ -184,6 +187,9 @@ def built(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
         if not keep:
             for tag in result.tags.values():
                 sh(f"docker rmi -f {tag}", check=False)
+            dangling = set(sh("docker images -aq --no-trunc --filter dangling=true").stdout.split())
+            for image in sorted(dangling - before):
+                sh(f"docker rmi -f {image}", check=False)
 
 
 @pytest.fixture(scope="session")
