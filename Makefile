@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/template-tests.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help demo test test-fast venv clean bench bench-serving screenshots gpu-check-prepare gpu-check
+.PHONY: help demo test test-fast test-images venv clean bench bench-serving bench-images screenshots gpu-check-prepare gpu-check
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,6 +27,11 @@ test: $(STAMP)  ## Run the whole template test suite (what CI runs)
 test-fast: $(STAMP)  ## Template tests that need no project install (seconds)
 	$(BIN)/pytest tests -m "not slow"
 
+# The image tests need a Docker engine (started, or installed from Debian's packages, as root)
+# and PostgreSQL; without them they skip with one line, and under CI=true they fail.
+test-images: $(STAMP)  ## Build every image of a baked project and run each container's job
+	$(BIN)/pytest tests/images
+
 clean:  ## Remove virtual environments and caches
 	rm -rf $(VENV) .venv-* .pytest_cache scratch
 
@@ -34,6 +39,9 @@ clean:  ## Remove virtual environments and caches
 # Python with the project's dependencies (and cookiecutter for bench-serving).
 bench: $(STAMP)  ## Pipeline benchmark: data prep, training, hand-written baseline (BENCH_PYTHON=venv python)
 	$(BIN)/python benchmarks/bench_pipeline.py $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON)) $(if $(IMDB_TARBALL),--tarball "$(IMDB_TARBALL)")
+
+bench-images: $(STAMP)  ## Image benchmark: cold build, rebuild after a .py edit, start to healthy, sizes, latency
+	$(BIN)/python benchmarks/bench_images.py $(BENCH_ARGS)
 
 bench-serving:  ## Benchmark API and batch inference (IMDB_TARBALL=<aclImdb train .tar.gz>)
 	@test -n "$(IMDB_TARBALL)" || { echo "Set IMDB_TARBALL=<path to the aclImdb train tarball>" >&2; exit 2; }

@@ -15,6 +15,10 @@
 # ---- dependencies: built from pyproject.toml alone, so code changes reuse this layer ----
 FROM nvidia/cuda:12.6.3-runtime-ubuntu24.04 AS deps
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+# Empty for a real build. The image tests pass a loopback URL of wheels here so that pip takes
+# a CPU build of torch (a stand-in, found first) instead of downloading the CUDA build's GBs.
+ARG TORCH_FIND_LINKS=""
+ENV PIP_FIND_LINKS=${TORCH_FIND_LINKS}
 # The distribution is pinned by the base image tag; its security updates replace exact
 # package versions, so pinning them here would break rebuilds.
 # hadolint ignore=DL3008

@@ -13,6 +13,8 @@
 # Extra arguments are passed on to gunicorn. No --access-logfile: the app logs one line
 # per request itself (path without the query string, line breaks escaped); uvicorn's
 # access line would add the query string, which may carry tokens, unescaped.
+# No control socket: nothing uses it, and it would be written under $HOME, which is
+# read-only in a read-only container.
 set -euo pipefail
 
 cd "${WORKING_DIR:-$(dirname "$0")/..}/src"
@@ -28,4 +30,5 @@ exec "${GUNICORN:-gunicorn}" "{{ cookiecutter.src_package_name }}_fastapi.main:A
     --worker-class uvicorn_worker.UvicornWorker \
     --timeout "${API_TIMEOUT:-120}" \
     --graceful-timeout 30 \
+    --no-control-socket \
     "$@"
