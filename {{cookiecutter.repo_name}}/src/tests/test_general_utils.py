@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from {{ cookiecutter.src_package_name }} import general_utils
@@ -204,11 +205,12 @@ def test_saving_a_local_model_over_other_models_is_refused(tmp_path: Path) -> No
     (models / "older-model").mkdir(parents=True)
     (models / "older-model" / "MLmodel").write_text("flavors: {}", encoding="utf-8")
     before = _tree(models)
+    example = np.array(["A fine film.", "A dull film."])
     with pytest.raises(general_utils.UnownedDestinationError, match=str(models)):
         # the typo train.local_model_dir=models
-        save_model_atomically(fit_tiny_model(), models, input_example=None)
+        save_model_atomically(fit_tiny_model(), models, input_example=example)
     assert _tree(models) == before
-    save_model_atomically(fit_tiny_model(), models / "model", input_example=None)
+    save_model_atomically(fit_tiny_model(), models / "model", input_example=example)
     # A model folder it saved itself is replaced.
-    save_model_atomically(fit_tiny_model(), models / "model", input_example=None)
+    save_model_atomically(fit_tiny_model(), models / "model", input_example=example)
     assert (models / "model" / "MLmodel").is_file()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,9 @@ import pytest
 from pipeline_testkit import REPO_ROOT, mlflow_overrides
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-#: Worker 0 runs one trial and ends long before worker 1, which runs three.
-TRIALS = (1, 3)
+#: Worker 0 runs one trial and ends long before worker 1, which runs twelve (a trial on
+#: the tiny dataset takes about a second; a worker starts in several).
+TRIALS = (1, 12)
 
 
 @pytest.fixture
@@ -60,8 +62,8 @@ def test_two_workers_share_one_study_one_parent_run_and_crown_once(
         "OPTUNA_STORAGE": storage,
     }
     env.pop("MLFLOW_TRACKING_URI", None)
-    workers = [
-        subprocess.Popen(
+    def start(worker: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
             [
                 sys.executable, str(REPO_ROOT / "src" / "train_model_hptuning.py"), "--multirun",
                 *mlflow_overrides(tmp_path, tiny_dataset),
@@ -69,13 +71,22 @@ def test_two_workers_share_one_study_one_parent_run_and_crown_once(
                 "train.val_split=0.3",
                 f"hydra.sweep.dir={tmp_path}/multirun-{worker}",
                 f"hydra.sweeper.study_name={study_name}",
-                f"hydra.sweeper.n_trials={n_trials}",
+                f"hydra.sweeper.n_trials={TRIALS[worker]}",
                 "hydra.sweeper.sampler.seed=null",
             ],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for worker, n_trials in enumerate(TRIALS)
-    ]
+        )  # fmt: skip
+
+    # The long worker joins the parent run first (its first trial folder appears only
+    # after it has joined), so the short one cannot end before the other has joined:
+    # a worker that joins after every other has ended reopens the parent, by design.
+    long_worker = start(1)
+    first_trial = tmp_path / "multirun-1" / "0"
+    deadline = time.monotonic() + 300
+    while not first_trial.exists() and long_worker.poll() is None:
+        assert time.monotonic() < deadline, "worker 1 did not start a trial in 300 s"
+        time.sleep(0.2)
+    workers = [start(0), long_worker]
     try:
         first_output = workers[0].communicate(timeout=300)[0]
         assert workers[0].returncode == 0, first_output[-4000:]
