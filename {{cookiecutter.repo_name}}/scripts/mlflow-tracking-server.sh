@@ -5,7 +5,7 @@
 # reads each of these variables itself, so none of them is put on its command line:
 #   WORKING_DIR                    folder to run from (default: the folder above this script)
 #   MLFLOW                         mlflow executable (default: mlflow)
-#   MLFLOW_BACKEND_STORE_URI       e.g. postgresql://user:pass@host:5432/mlflow
+#   MLFLOW_BACKEND_STORE_URI       e.g. postgresql+psycopg2://user:pass@host:5432/mlflow
 #                                  (default sqlite:///mlflow.db). It holds a password: it stays in
 #                                  this process's environment, never on a command line (visible
 #                                  to `ps` and node agents) and never echoed.
