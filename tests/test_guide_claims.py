@@ -163,12 +163,19 @@ def test_hydra_keys_the_guide_overrides_exist(baked_default: Path, readme: str) 
     keys = _keys(yaml.safe_load((conf / "pipelines.yaml").read_text(encoding="utf-8")))
     tuning_text = (conf / "train-model-hptuning.yaml").read_text(encoding="utf-8")
     keys |= _keys(yaml.safe_load(re.sub(r"\{\{.*?\}\}", "x", tuning_text)))
+    options = {path.stem: yaml.safe_load(path.read_text(encoding="utf-8"))
+               for path in sorted((baked_default / "conf" / "model").glob("*.yaml"))}  # fmt: skip
+    for option in options.values():
+        keys |= _keys({key: value for key, value in option.items() if key != "search_space"})
     named = set(re.findall(r"(?<![\w.$-])((?:data_prep|train|inference|hydra\.sweeper)\.[a-z_][\w.]*?)=", readme))
     assert len(named) >= 8, sorted(named)
     assert sorted(named - keys) == []
-    # The search-space keys the guide names are the sweeper's.
+    # The search-space keys the guide names are the default model's, which the sweeper takes.
+    assert "${search_space}" in tuning_text
     for key in ("train.model.C", "train.model.ngram_max", "train.model.nb_alpha"):
-        assert f"hydra.sweeper.params.{key}" in keys and f"`{key}`" in readme
+        assert key in options["nbsvm"]["search_space"] and f"`{key}`" in readme
+    # Every model option the guide names exists.
+    assert set(re.findall(r"`model=(\w+)`", readme)) == set(options)
 
 
 def test_configuration_files_the_guide_names_are_yaml(readme: str) -> None:
