@@ -12,10 +12,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from pipeline_testkit import service_missing
 
 #: Root of the repository (holds conf/, src/ and data/).
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,18 +27,6 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 def repo_root() -> Path:
     """Path of the repository root."""
     return REPO_ROOT
-
-
-def in_ci() -> bool:
-    """Whether the tests run in CI (``CI=true``), where a missing service is a failure."""
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def service_missing(reason: str) -> NoReturn:
-    """Fail under CI, skip elsewhere; the message says which and why."""
-    if in_ci():
-        pytest.fail(f"{reason}. CI=true: a missing service fails the test.", pytrace=False)
-    pytest.skip(f"{reason} (skipped outside CI; under CI=true this fails)")
 
 
 def _without_password(url: str) -> str:

@@ -10,21 +10,53 @@ markup so cleaning is exercised too.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import http.client
+import http.server
 import os
 import random
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+
+def in_ci() -> bool:
+    """Whether the tests run in CI (``CI=true``), where a missing service is a failure."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def service_missing(reason: str) -> NoReturn:
+    """Fail under CI, skip elsewhere; the message says which and why."""
+    if in_ci():
+        pytest.fail(f"{reason}. CI=true: a missing service fails the test.", pytrace=False)
+    pytest.skip(f"{reason} (skipped outside CI; under CI=true this fails)")
+
+
+@contextlib.contextmanager
+def serve_folder(root: Path) -> Iterator[str]:
+    """Serve ``root`` over HTTP on 127.0.0.1 (quietly); yields the base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
 
 #: Root of the repository (holds conf/ and src/).
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pipeline_testkit import serve_folder
 from serving_support import save_tiny_model
 
 from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, run_batch_inference
@@ -55,17 +53,8 @@ def http_folder(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A folder served by a real HTTP server on 127.0.0.1 (fsspec's HTTP filesystem is async)."""
     root = tmp_path / "served"
     root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with serve_folder(root) as url:
+        yield url, root
 
 
 def test_two_workers_read_an_async_filesystem(

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pipeline_testkit import service_missing
 from serving_support import running_server, save_tiny_model
 
 from {{ cookiecutter.src_package_name }}_fastapi.config import Settings
@@ -33,13 +34,6 @@ def chromium_path() -> str | None:
     if named:
         return named if Path(named).is_file() else None
     return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _unavailable(reason: str) -> None:
-    """Skip with ``reason``, or fail under CI, where the browser must be installed."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: install it, e.g. apt-get install chromium)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +53,10 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright  # pylint: disable=import-outside-toplevel
     except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[dev]')")
+        service_missing("playwright is not installed (pip install -e '.[dev]')")
     executable = chromium_path()
     if executable is None:
-        _unavailable("no chromium executable on PATH (Debian: apt-get install chromium)")
+        service_missing("no chromium executable on PATH (Debian: apt-get install chromium)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=executable, headless=True)
         yield chromium

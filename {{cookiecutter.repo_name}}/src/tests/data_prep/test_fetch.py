@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import io
 import os
 import socket
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
-from pipeline_testkit import write_raw_tree
+from pipeline_testkit import serve_folder, write_raw_tree
 
 from {{ cookiecutter.src_package_name }}.data_prep.fetch import FetchError, fetch_dataset
 
@@ -181,17 +178,9 @@ def test_a_folder_source_copies_no_link_and_no_special_file(tmp_path: Path) -> N
 
 def test_a_signed_archive_url_is_an_archive(tmp_path: Path) -> None:
     archive = _tarball(tmp_path)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/{archive.name}?X-Goog-Signature=abc"
+    with serve_folder(tmp_path) as base:
+        url = f"{base}/{archive.name}?X-Goog-Signature=abc"
         dest = fetch_dataset(url, tmp_path / "raw" / "signed", _sha256(archive), progress=False)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert len(list((dest / "train" / "pos").glob("*.txt"))) == 2
 
 
