@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,10 +22,11 @@ from pipeline_testkit import compose_config, mlflow_overrides, review_text, run_
 from serving_support import GUIDE_REQUEST, running_server
 
 from {{ cookiecutter.src_package_name }}.data_prep.text import clean_texts
+from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, run_batch_inference
 from {{ cookiecutter.src_package_name }}.modeling import model_io
 from {{ cookiecutter.src_package_name }}.modeling.ensemble import EnsembleModel, choose_weight
 from {{ cookiecutter.src_package_name }}.modeling.nbsvm import fit_nbsvm
-from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.predictor import ModelInfo, SentimentPredictor
 from {{ cookiecutter.src_package_name }}.modeling.training import run_training
 from {{ cookiecutter.src_package_name }}.modeling.training_config import (
     PACKAGED_BASE_MODEL,
@@ -147,6 +150,75 @@ def test_registered_model_serves_the_probabilities_of_the_model_in_memory(
                (tmp_path / "out" / "batch-infer-res.jsonl").read_text().splitlines()]
     by_file = {Path(r["filepath"]).name: r["logit_prob"] for r in records}
     np.testing.assert_allclose([by_file["0_5.txt"], by_file["1_5.txt"]], expected, rtol=1e-6)
+
+
+def _record_calls(monkeypatch: pytest.MonkeyPatch, model: Any, log: Path) -> None:
+    """Make ``model``'s class note, in ``log``, which process prepares and which scores."""
+    cls = type(model)
+    for name in ("prepare_batch", "score_batch"):
+        original = getattr(cls, name)
+
+        def recorded(self: Any, payload: Any, _name: str = name, _original: Any = original) -> Any:
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(f"{_name} {os.getpid()}\n")
+            return _original(self, payload)
+
+        monkeypatch.setattr(cls, name, recorded)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["transformer", "ensemble"])
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs a CUDA GPU"))],
+)
+def test_batch_inference_of_a_gpu_model_tokenises_in_workers_and_scores_in_one_process(
+    tmp_path: Path, tiny_encoder: Path, monkeypatch: pytest.MonkeyPatch, kind: str, device: str
+) -> None:
+    """The GPU path of batch inference: CUDA stays in the parent, workers read and tokenise.
+
+    On a machine without a GPU the model runs on the CPU and only the dispatch is told
+    it is on a GPU: the split of the work, the order of the records and the
+    probabilities are what is checked; the ``cuda`` case runs the real thing.
+    """
+    model = _in_memory_model(kind, tiny_encoder)
+    if device == "cuda":
+        (model.transformer if kind == "ensemble" else model).network.to("cuda")
+        (model.transformer if kind == "ensemble" else model).device = torch.device("cuda")
+    else:
+        monkeypatch.setattr(model_io, "uses_gpu", lambda _model: True)
+    predictor = SentimentPredictor(model, ModelInfo("in-memory"))
+    rng = random.Random(5)
+    texts = [review_text(i % 3 == 0, rng) for i in range(37)]
+    expected = predictor.predict_proba(texts)  # in this process, before any worker exists
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    for i, text in enumerate(texts):
+        (folder / f"{i:02d}_5.txt").write_text(text, encoding="utf-8")
+    (folder / "17_bad.txt").write_text("<br /><br />", encoding="utf-8")  # no text: an error
+    log = tmp_path / "calls.log"
+    _record_calls(monkeypatch, model, log)
+
+    settings = BatchSettings(input_data_dir=str(folder), output_dir=str(tmp_path / "out"),
+                             model_path="in-memory", num_workers=2, batch_size=8,
+                             progress=False)
+    summary = run_batch_inference(settings, predictor=predictor)
+
+    assert (summary.predicted, summary.errors) == (37, 1)
+    records = [json.loads(line) for line in settings.output_path.read_text().splitlines()]
+    names = [Path(record["filepath"]).name for record in records]
+    assert names == sorted(names)  # input order, the bad file in its place
+    assert "no text" in records[names.index("17_bad.txt")]["error"]
+    got = {name: record["logit_prob"] for name, record in zip(names, records, strict=True)}
+    np.testing.assert_allclose([got[f"{i:02d}_5.txt"] for i in range(37)], expected,
+                               rtol=1e-5, atol=1e-6)
+    calls = [line.split() for line in log.read_text().splitlines()]
+    preparing = {int(pid) for name, pid in calls if name == "prepare_batch"}
+    scoring = {int(pid) for name, pid in calls if name == "score_batch"}
+    assert scoring == {os.getpid()}  # only the process that owns the GPU scores
+    assert preparing and os.getpid() not in preparing  # the workers tokenise
+    assert sum(1 for name, _ in calls if name == "score_batch") == 5  # 38 files in batches of 8
 
 
 @pytest.mark.slow

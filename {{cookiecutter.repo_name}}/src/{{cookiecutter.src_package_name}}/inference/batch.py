@@ -33,7 +33,12 @@ from ..configuration import FrozenConfig, typed_section
 from ..data_prep.review_files import DEFAULT_MAX_FILE_BYTES
 from ..general_utils import fsync_dir
 from ..modeling import model_io
-from ..modeling.predictor import DEFAULT_THRESHOLD, ModelInfo, SentimentPredictor
+from ..modeling.predictor import (
+    DEFAULT_THRESHOLD,
+    ModelInfo,
+    PreparedBatch,
+    SentimentPredictor,
+)
 from .files import InputTree, ReviewReadError, read_review, shard_of
 
 LOGGER = logging.getLogger(__name__)
@@ -223,28 +228,48 @@ def _init_worker(
     _WORKER["max_file_bytes"] = max_file_bytes
 
 
-def _predict_batch(paths: list[str]) -> list[Result]:
-    """Read a batch of files and predict the readable ones in one vectorised call."""
+def _init_preparing_worker(*args: Any) -> None:
+    """:func:`_init_worker` for a worker that only reads and tokenises (the GPU path)."""
+    # One tokenising thread per worker: the workers are the parallelism.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    _init_worker(*args)
+
+
+#: A batch read and made ready in a worker: its paths, read errors and prepared texts.
+Prepared = tuple[list[str], dict[str, str], PreparedBatch]
+
+
+def _prepare_batch(paths: list[str]) -> Prepared:
+    """Read a batch of files and prepare the readable ones (the CPU half of predicting)."""
     tree: InputTree = _WORKER["tree"]
     predictor: SentimentPredictor = _WORKER["predictor"]
     texts: list[str] = []
-    ok_paths: list[str] = []
     errors: dict[str, str] = {}
     for path in paths:
         try:
             texts.append(read_review(tree, path, _WORKER["max_file_bytes"]))
-            ok_paths.append(path)
         except ReviewReadError as error:
             errors[path] = str(error)
-    predictions = dict(zip(ok_paths, predictor.predict(texts), strict=True))
+    return paths, errors, predictor.prepare(texts)
+
+
+def _score_batch(predictor: SentimentPredictor, prepared: Prepared) -> list[Result]:
+    """Score a prepared batch (the device half) and give each file its result, in order."""
+    paths, errors, batch = prepared
+    predictions = iter(predictor.decide(predictor.score(batch)))
     results: list[Result] = []
     for path in paths:
         if path in errors:
             results.append((path, None, None, errors[path]))
         else:
-            prediction = predictions[path]
+            prediction = next(predictions)
             results.append((path, prediction.probability, prediction.sentiment, None))
     return results
+
+
+def _predict_batch(paths: list[str]) -> list[Result]:
+    """Read, prepare and score a batch in this process, in one vectorised call."""
+    return _score_batch(_WORKER["predictor"], _prepare_batch(paths))
 
 
 def _batches(paths: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -365,15 +390,21 @@ def _results(
     predictor: SentimentPredictor,
     batches: Iterator[list[str]],
 ) -> Iterator[list[Result]]:
-    """Predict batches in input order, with at most two batches per worker in flight."""
-    # A model on the GPU scores here, in large batches (CUDA does not survive a fork).
-    if settings.num_workers == 1 or model_io.uses_gpu(predictor.model):
-        _init_worker(
-            settings.model_source, settings.threshold, tree, predictor, settings.max_file_bytes
-        )
+    """Predict batches in input order, with at most two batches per worker in flight.
+
+    On the CPU each worker reads, prepares and scores its batches. A model on the GPU
+    stays in this process (CUDA does not survive a fork): the workers read and
+    tokenise, and this process scores their batches on the GPU as they arrive.
+    """
+    on_gpu = model_io.uses_gpu(predictor.model)
+    initargs = (settings.model_source, settings.threshold, tree, predictor,
+                settings.max_file_bytes)  # fmt: skip
+    if settings.num_workers == 1:
+        _init_worker(*initargs)
         yield from map(_predict_batch, batches)
         return
-    model_io.share_cpu(settings.num_workers)  # e.g. torch: cores / workers threads each
+    if not on_gpu:
+        model_io.share_cpu(settings.num_workers)  # e.g. torch: cores / workers threads each
     context = _mp_context()
     shared = predictor if context.get_start_method() == "fork" else None
     if shared is not None:
@@ -384,7 +415,7 @@ def _results(
     pool = ProcessPoolExecutor(
         max_workers=settings.num_workers,
         mp_context=context,
-        initializer=_init_worker,
+        initializer=_init_preparing_worker if on_gpu else _init_worker,
         initargs=(
             settings.model_source,
             settings.threshold,
@@ -393,15 +424,21 @@ def _results(
             settings.max_file_bytes,
         ),
     )
-    pending: deque[Future[list[Result]]] = deque()
+    pending: deque[Future[Any]] = deque()
     window = 2 * settings.num_workers
+    task = _prepare_batch if on_gpu else _predict_batch
+
+    def finish(future: Future[Any]) -> list[Result]:
+        done = future.result()
+        return _score_batch(predictor, done) if on_gpu else done
+
     try:
         for batch in batches:
-            pending.append(pool.submit(_predict_batch, batch))
+            pending.append(pool.submit(task, batch))
             if len(pending) >= window:
-                yield pending.popleft().result()
+                yield finish(pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield finish(pending.popleft())
     finally:
         # On an error or interruption, drop the queued batches instead of finishing them.
         pool.shutdown(wait=True, cancel_futures=True)
@@ -409,13 +446,18 @@ def _results(
             gc.unfreeze()
 
 
-def run_batch_inference(settings: BatchSettings) -> Summary:
+def run_batch_inference(
+    settings: BatchSettings, predictor: SentimentPredictor | None = None
+) -> Summary:
     """Predict every review file of this shard and write the results file.
 
     Parameters
     ----------
     settings : BatchSettings
         Input, model, output, batching, sharding and resume settings.
+    predictor : SentimentPredictor, optional
+        An already loaded model to use instead of loading ``settings.model_source``
+        (a notebook's, or a benchmark's).
 
     Returns
     -------
@@ -428,19 +470,22 @@ def run_batch_inference(settings: BatchSettings) -> Summary:
     lock = FileLock(str(output) + ".lock", timeout=0)
     try:
         with lock:
-            return _run_locked(settings, output, start)
+            return _run_locked(settings, output, start, predictor)
     except Timeout:
         raise ValueError(
             f"another batch inference run is writing {output} (lock {lock.lock_file} is held)"
         ) from None
 
 
-def _run_locked(settings: BatchSettings, output: Path, start: float) -> Summary:
+def _run_locked(
+    settings: BatchSettings, output: Path, start: float, predictor: SentimentPredictor | None
+) -> Summary:
     """:func:`run_batch_inference` while holding the output's lock."""
     summary = Summary(output_path=str(output))
     partial = output.with_name(output.name + PARTIAL_SUFFIX)
     tree = InputTree.open(settings.input_data_dir)
-    predictor = SentimentPredictor.load(settings.model_source, settings.threshold)
+    if predictor is None:
+        predictor = SentimentPredictor.load(settings.model_source, settings.threshold)
     summary.load_seconds = time.perf_counter() - start
     summary.model = predictor.info.as_dict()
     model_version = _model_version(predictor.info)

@@ -38,11 +38,16 @@ class EnsembleModel:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities (negative, positive) of cleaned texts."""
-        positive = mix(
-            positive_probability(self.nbsvm, texts),
-            positive_probability(self.transformer, texts),
-            self.weight,
-        )
+        return self.score_batch(self.prepare_batch(texts))
+
+    def prepare_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The CPU half of :meth:`predict_proba`: the NBSVM's P(positive) and the word pieces."""
+        return positive_probability(self.nbsvm, texts), self.transformer.prepare_batch(texts)
+
+    def score_batch(self, prepared: tuple[np.ndarray, list[np.ndarray]]) -> np.ndarray:
+        """The device half of :meth:`predict_proba`: the transformer scores, the mean mixes."""
+        nbsvm, ids = prepared
+        positive = mix(nbsvm, self.transformer.score_batch(ids)[:, 1], self.weight)
         return np.column_stack([1.0 - positive, positive])
 
 

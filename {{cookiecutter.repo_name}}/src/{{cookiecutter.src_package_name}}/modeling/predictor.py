@@ -51,6 +51,22 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class PreparedBatch:
+    """Texts made ready for a model's device half (see :meth:`SentimentPredictor.prepare`).
+
+    Attributes
+    ----------
+    size : int
+        How many texts.
+    payload :
+        Cleaned texts, or what the model's ``prepare_batch`` made of them (picklable).
+    """
+
+    size: int
+    payload: Any
+
+
+@dataclass(frozen=True)
 class Prediction:
     """The model's answer for one review."""
 
@@ -124,9 +140,35 @@ class SentimentPredictor:
             return np.empty(0, dtype=float)
         return self.model.predict_proba(clean_texts(texts))[:, self._positive_column]
 
+    def prepare(self, texts: Sequence[str]) -> PreparedBatch:
+        """The CPU half of :meth:`predict_proba`, safe to run in another process.
+
+        Cleans the texts and, for a model that splits its work (the transformer and
+        the ensemble have ``prepare_batch`` and ``score_batch``), turns them into what its device
+        half needs (word-piece ids; the NBSVM's probabilities). Batch inference runs
+        this in worker processes while the process that owns the GPU scores.
+        """
+        cleaned = clean_texts(texts)
+        prepare = getattr(self.model, "prepare_batch", None)
+        if prepare is None or not cleaned:
+            return PreparedBatch(len(cleaned), cleaned)
+        return PreparedBatch(len(cleaned), prepare(cleaned))
+
+    def score(self, batch: PreparedBatch) -> np.ndarray:
+        """P(positive) of a :meth:`prepare`'d batch: the same as :meth:`predict_proba`."""
+        if batch.size == 0:
+            return np.empty(0, dtype=float)
+        score = getattr(self.model, "score_batch", None)
+        if score is None:
+            return self.model.predict_proba(batch.payload)[:, self._positive_column]
+        return score(batch.payload)[:, self._positive_column]
+
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Probability and sentiment for each text."""
-        probabilities = self.predict_proba(texts)
+        return self.decide(self.predict_proba(texts))
+
+    def decide(self, probabilities: np.ndarray) -> list[Prediction]:
+        """Probability and sentiment for each P(positive), by this predictor's threshold."""
         labels = sentiments(probabilities, self.threshold)
         return [Prediction(float(p), label) for p, label in zip(probabilities, labels, strict=True)]
 

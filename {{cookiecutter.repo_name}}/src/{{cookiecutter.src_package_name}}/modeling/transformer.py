@@ -258,7 +258,22 @@ class TransformerModel:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities (negative, positive) of cleaned texts."""
-        return self.predict_proba_encoded(encode(self.tokenizer, list(texts), self.settings))
+        return self.score_batch(self.prepare_batch(texts))
+
+    def prepare_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The CPU half of :meth:`predict_proba`: word-piece ids of cleaned texts.
+
+        Compact (one ``int32`` array per text) so that batch inference's worker
+        processes can hand them to the process that owns the GPU.
+        """
+        return [
+            np.asarray(ids, dtype=np.int32)
+            for ids in encode(self.tokenizer, list(texts), self.settings)
+        ]
+
+    def score_batch(self, prepared: Sequence[Sequence[int]]) -> np.ndarray:
+        """The device half of :meth:`predict_proba`: probabilities of prepared ids."""
+        return self.predict_proba_encoded(prepared)
 
     def save(self, folder: Path) -> None:
         """Write safetensors weights, tokenizer files and settings (no pickle) to ``folder``."""
