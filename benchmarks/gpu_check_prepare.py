@@ -9,7 +9,10 @@ project's own code (head + tail word pieces), and writes to ``--out``:
   converted to fp16 (45 MB instead of 90; the check trains in fp32 + bf16 autocast);
 - ``tokens.npz``: the word-piece ids of train and test (ragged, uint16) and labels;
 - ``test_texts.json.gz``: the stand-in test reviews, raw, for end-to-end throughput;
-- ``src/``: the baked project's package (the training code that runs on the GPU).
+- ``src/``: the baked project's package (the training and batch inference code);
+- ``wheels/``: the few pure dependencies of that code that the GPU machine's image
+  lacks (pydantic, its core for CPython 3.12, omegaconf), in the versions the
+  project pins; ``gpu_check.py`` installs them there only when they are missing.
 
     python benchmarks/gpu_check_prepare.py --python /path/to/venv/bin/python \
         [--tarball /work/shared/data/aclImdb-train.tar.gz] [--out scratch/gpu-check]
@@ -33,6 +36,13 @@ from pathlib import Path
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TARBALL = "/work/shared/data/aclImdb-train.tar.gz"
 BUDGET_BYTES = 64 * 1024 * 1024
+#: What the package imports that the GPU machine's image (PyTorch, transformers, numpy,
+#: fsspec, filelock, tqdm, PyYAML) does not hold; their versions come from --python.
+MISSING_THERE = ("pydantic", "pydantic-core", "annotated-types", "typing-inspection", "omegaconf")
+#: The GPU machine's interpreter (CPython 3.12 on manylinux x86_64), for pydantic-core.
+WHEEL_TARGET = ["--python-version", "3.12", "--implementation", "cp",
+                "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
+                "--platform", "manylinux2014_x86_64"]
 
 # Runs under the project's interpreter, with the baked src/ on sys.path.
 WORKER = r'''
@@ -96,6 +106,21 @@ save_file(weights, str(encoder / "model.safetensors"), metadata={"format": "pt"}
 '''
 
 
+def download_wheels(python: str, dest: Path) -> None:
+    """Fetch the wheels of :data:`MISSING_THERE`, pinned to the versions ``python`` has."""
+    versions = subprocess.run(
+        [python, "-c", "import importlib.metadata as m, sys; "
+         "print(' '.join(f'{n}=={m.version(n)}' for n in sys.argv[1:]))", *MISSING_THERE],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+         "--only-binary=:all:", *WHEEL_TARGET, "--dest", str(dest), *versions],
+        check=True,
+    )
+    print(f"wheels for the GPU machine: {' '.join(versions)}")
+
+
 def main() -> int:
     """Bake, tokenise, write the bundle; print its size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -126,6 +151,7 @@ def main() -> int:
             env=env, check=True,
         )
     (out / "PACKAGE").write_text(package + "\n")
+    download_wheels(args.python, out / "wheels")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"Bundle {out}: {size / 2**20:.1f} MiB (budget {BUDGET_BYTES / 2**20:.0f} MiB)")
     if size > BUDGET_BYTES:

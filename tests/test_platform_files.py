@@ -606,6 +606,13 @@ def test_gitlab_ci_builds_once_and_on_the_right_refs(variant) -> None:
     test_job = " ".join(ci["test:lint-pytest"]["script"])
     assert "--fail-under=9" in test_job and "ruff check" in test_job and "--junitxml" in test_job
     assert ci["test:lint-pytest"]["artifacts"]["reports"]["junit"] == "junit.xml"
+    # The transformer and ensemble tests skip without the neural extra: one job installs it
+    # (PyTorch's CPU build) and runs them; the files it names exist.
+    neural = " ".join(ci["test:neural"]["script"])
+    assert "download.pytorch.org/whl/cpu" in neural and '".[dev,neural]"' in neural
+    named = re.findall(r"src/tests/\S+\.py", neural)
+    assert named and all((project / path).is_file() for path in named)
+    assert "test:neural" in ci[".kaniko-build"]["needs"]
     pages = ci["pages"]["script"]
     assert "sphinx-apidoc -f -o docs src" in pages and ci["pages"]["artifacts"]["paths"] == ["public"]
 

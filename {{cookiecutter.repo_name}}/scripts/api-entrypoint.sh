@@ -10,6 +10,9 @@
 #   WORKING_DIR  repository root (default: the folder above this script)
 #   GUNICORN     gunicorn executable (default: gunicorn)
 #   API_HOST / API_PORT / API_WORKERS / API_TIMEOUT   bind address, port, workers, timeout
+#   OMP_NUM_THREADS  math threads per worker (default: this machine's cores / workers, at
+#                    least 1), so that workers running a transformer (torch) or BLAS at
+#                    the same time do not oversubscribe the cores
 # Extra arguments are passed on to gunicorn. No --access-logfile: the app logs one line
 # per request itself (path without the query string, line breaks escaped); uvicorn's
 # access line would add the query string, which may carry tokens, unescaped.
@@ -24,9 +27,13 @@ if [[ -z "${PRED_MODEL_URI:-}${PRED_MODEL_UUID:-}${PRED_MODEL_PATH:-}" ]]; then
     exit 2
 fi
 
+workers="${API_WORKERS:-4}"
+cores="$(nproc)"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(( cores / workers > 0 ? cores / workers : 1 ))}"
+
 exec "${GUNICORN:-gunicorn}" "{{ cookiecutter.src_package_name }}_fastapi.main:APP" \
     --bind "${API_HOST:-0.0.0.0}:${API_PORT:-8080}" \
-    --workers "${API_WORKERS:-4}" \
+    --workers "$workers" \
     --worker-class uvicorn_worker.UvicornWorker \
     --timeout "${API_TIMEOUT:-120}" \
     --graceful-timeout 30 \

@@ -81,6 +81,14 @@ class Settings(BaseSettings):
             "loop (sub-millisecond); larger ones in a worker thread so the loop stays free."
         ),
     )
+    API_BATCH_REVIEWS: int = Field(
+        64,
+        ge=0,
+        description=(
+            "Transformer and ensemble models: requests that arrive while the model is busy "
+            "are joined into its next call, up to this many reviews (0: each request alone)."
+        ),
+    )
     API_CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Allowed CORS origins: comma-separated or a JSON list. Empty: no CORS.",

@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,33 @@ def test_registered_model_serves_the_probabilities_of_the_model_in_memory(
                (tmp_path / "out" / "batch-infer-res.jsonl").read_text().splitlines()]
     by_file = {Path(r["filepath"]).name: r["logit_prob"] for r in records}
     np.testing.assert_allclose([by_file["0_5.txt"], by_file["1_5.txt"]], expected, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_concurrent_requests_to_a_served_ensemble_each_get_their_own_answer(
+    tmp_path: Path, tiny_encoder: Path
+) -> None:
+    """Requests joined into one model call (micro-batching) are answered as if alone."""
+    model = _in_memory_model("ensemble", tiny_encoder)
+    model_io.save_model(model, tmp_path / "model")
+    rng = random.Random(11)
+    requests = [[review_text(rng.random() < 0.5, rng) for _ in range(1 + i % 3)]
+                for i in range(24)]  # fmt: skip
+    alone = SentimentPredictor(model, ModelInfo("in-memory"))
+    expected = [alone.predict_proba(texts) for texts in requests]
+
+    def ask(url: str, texts: list[str]) -> list[float]:
+        body = {"reviews": [{"id": i, "text": text} for i, text in enumerate(texts)]}
+        answer = httpx.post(url + "/api/v1/model/predict", json=body, timeout=60)
+        assert answer.status_code == 200, answer.text
+        return [item["probability"] for item in answer.json()["data"]]
+
+    app = create_app(Settings(PRED_MODEL_PATH=str(tmp_path / "model"), PRED_MODEL_URI=None,
+                              PRED_MODEL_UUID=None, API_BATCH_REVIEWS=8))
+    with running_server(app) as url, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda texts: ask(url, texts), requests))
+    for got, want in zip(answers, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def _record_calls(monkeypatch: pytest.MonkeyPatch, model: Any, log: Path) -> None:

@@ -140,6 +140,15 @@ class SentimentPredictor:
             return np.empty(0, dtype=float)
         return self.model.predict_proba(clean_texts(texts))[:, self._positive_column]
 
+    @property
+    def benefits_from_batching(self) -> bool:
+        """Whether joining texts into fewer, larger calls pays (a transformer's does).
+
+        True for the models that split their work in two (:meth:`prepare`,
+        :meth:`score`): a neural network's per-call cost dwarfs its per-text cost.
+        """
+        return hasattr(self.model, "score_batch")
+
     def prepare(self, texts: Sequence[str]) -> PreparedBatch:
         """The CPU half of :meth:`predict_proba`, safe to run in another process.
 

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
 
+from ...batching import MicroBatcher
 from ...config import Settings, redact
 from ...deps import get_predictor, require_json_body
 from ...schemas import (
@@ -42,6 +43,7 @@ def build_router(settings: Settings) -> APIRouter:
     """
     predict_request = request_models(settings.API_MAX_REVIEWS, settings.API_MAX_REVIEW_CHARS)
     inline_chars = settings.API_INLINE_PREDICT_CHARS
+    batcher = MicroBatcher(settings.API_BATCH_REVIEWS) if settings.API_BATCH_REVIEWS else None
     router = APIRouter(prefix="/model", tags=["model"])
 
     @router.post(
@@ -54,12 +56,16 @@ def build_router(settings: Settings) -> APIRouter:
     async def predict(body: predict_request, predictor: PredictorDep) -> PredictResponse:
         """Classify the reviews of the request.
 
-        Small requests are predicted on the event loop (a fraction of a millisecond);
-        larger ones in a worker thread, so that other requests and health probes on
-        this worker are not held up while the model works.
+        NBSVM: small requests are predicted on the event loop (a fraction of a
+        millisecond); larger ones in a worker thread, so that other requests and health
+        probes on this worker are not held up while the model works. A transformer or
+        an ensemble always works in a thread, and requests that arrive meanwhile share
+        its next call (``API_BATCH_REVIEWS``).
         """
         texts = [review.text for review in body.reviews]
-        if sum(map(len, texts)) <= inline_chars:
+        if batcher is not None and predictor.benefits_from_batching:
+            predictions = await batcher.predict(predictor, texts)
+        elif sum(map(len, texts)) <= inline_chars:
             predictions = predictor.predict(texts)
         else:
             predictions = await run_in_threadpool(predictor.predict, texts)
