@@ -52,6 +52,14 @@ if (( n_workers == 1 )); then
     exec "${PYTHON:-python}" src/train_model_hptuning.py --multirun "${overrides[@]}" "$@"
 fi
 
+# The workers share one study: create it, and the storage's tables, once before they start
+# (workers creating them at the same moment on an empty database collide). The storage URL
+# stays in the environment; name and direction come from the config and these overrides.
+study_overrides=()
+[[ -n "${OPTUNA_STUDY_NAME:-}" ]] && study_overrides+=("hydra.sweeper.study_name=${OPTUNA_STUDY_NAME}")
+PYTHONPATH="src${PYTHONPATH:+:${PYTHONPATH}}" "${PYTHON:-python}" \
+    -m {{ cookiecutter.src_package_name }}.modeling.shared_study "${study_overrides[@]}" "$@"
+
 sweep_dir="${SWEEP_DIR:-multirun/$(date +%Y-%m-%d/%H-%M-%S)}"
 pids=()
 stopping=0

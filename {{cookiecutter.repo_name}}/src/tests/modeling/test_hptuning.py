@@ -8,6 +8,7 @@ import mlflow
 import pytest
 from pipeline_testkit import mlflow_overrides, run_script
 
+from {{ cookiecutter.src_package_name }}.modeling import shared_study
 from {{ cookiecutter.src_package_name }}.modeling.hptuning import last_worker
 
 pytestmark = pytest.mark.slow
@@ -128,3 +129,23 @@ def test_champion_moves_only_when_beaten_or_forced(tmp_path: Path, tiny_dataset:
     assert third.data.tags["champion_decision"] == "promoted"
     assert "forced" in third.data.tags["champion_reason"]
     assert client().get_model_version_by_alias(MODEL_NAME, "champion").run_id == forced.info.run_id
+
+
+def test_the_shared_study_is_made_from_the_tuning_config_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import optuna  # pylint: disable=import-outside-toplevel
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    monkeypatch.setenv("OPTUNA_STORAGE", storage)
+    overrides = ["hydra.sweeper.study_name=shared", "train.model.C=3",
+                 "search_space.train.model.C=tag(log, interval(0.1, 10))"]  # not the study's
+    assert shared_study.main(overrides) == 0
+    assert shared_study.main(overrides) == 0  # a second time: the same study, kept
+    assert "Study 'shared' (maximize) is ready in sqlite:///" in capsys.readouterr().out
+    [summary] = optuna.get_all_study_summaries(storage)
+    assert summary.study_name == "shared" and summary.direction.name == "MAXIMIZE"
+
+    monkeypatch.delenv("OPTUNA_STORAGE")
+    assert shared_study.main([]) == 2
+    assert "set OPTUNA_STORAGE" in capsys.readouterr().err

@@ -125,3 +125,38 @@ def test_two_workers_share_one_study_one_parent_run_and_crown_once(
     champion = client.get_model_version_by_alias("parallel-model", "champion")
     best = max(c.data.metrics["val_accuracy"] for c in children)
     assert mlflow.get_run(champion.run_id).data.metrics["val_accuracy"] == best
+
+
+def test_the_sweep_script_starts_parallel_workers_on_an_empty_database(
+    tmp_path: Path, tiny_dataset: Path, postgres_database: tuple[str, str]
+) -> None:
+    """Four workers at once on a database with no Optuna tables yet.
+
+    Processes creating Optuna's tables at the same moment collide (PostgreSQL:
+    duplicate key in pg_type); four bare ``optuna.create_study`` calls started together
+    on an empty database failed in 4 of 8 tries. The script creates the study first.
+    """
+    import optuna  # pylint: disable=import-outside-toplevel
+
+    url, password = postgres_database
+    storage = url.replace("postgresql://", "postgresql+psycopg2://", 1)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "PYTHON": sys.executable,
+           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "WORKING_DIR": str(tmp_path),
+           "OPTUNA_STORAGE": storage, "OPTUNA_STUDY_NAME": "empty-database",
+           "N_WORKERS": "4", "N_TRIALS": "4", "MLFLOW_HPTUNING_TAG": "empty-database"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    for name in ("conf", "src"):  # the script runs from WORKING_DIR
+        (tmp_path / name).symlink_to(REPO_ROOT / name)
+    result = subprocess.run(
+        [REPO_ROOT / "scripts" / "train-model-hptuning.sh",
+         *mlflow_overrides(tmp_path, tiny_dataset), "train.model.hash_bits=16",
+         "train.val_split=0.3", f"hydra.sweep.dir={tmp_path}/multirun"],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "Study 'empty-database' (maximize) is ready in postgresql+psycopg2://" in output
+    assert password not in output
+    trials = optuna.load_study(study_name="empty-database", storage=storage).get_trials()
+    assert len(trials) == 4
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
