@@ -95,6 +95,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--cpus", default=None, help="pin the server to these cores, e.g. 0,1")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting, e.g. API_BATCH_REVIEWS=0 or OMP_NUM_THREADS=2 "
+                             "(repeatable), to compare configurations")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
 
@@ -107,6 +110,8 @@ def main() -> int:
     cpus = args.cpus or ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
     server = bench_serving.Server("api", project, None, None, env, workdir / "api.log")
     server.env["API_WORKERS"] = str(args.workers)
+    settings = dict(item.split("=", 1) for item in args.set)
+    server.env.update(settings)
     if args.cpus:
         wrapper = workdir / "pinned-gunicorn.sh"
         wrapper.write_text(f'#!/usr/bin/env bash\nexec taskset -c {args.cpus} '
@@ -114,7 +119,8 @@ def main() -> int:
         wrapper.chmod(0o755)
         server.env["GUNICORN"] = str(wrapper)
     print(f"model {args.model} ({kind}); {args.workers} workers on CPUs {cpus}; "
-          f"guide request, {args.seconds:.0f} s per measurement", flush=True)
+          f"guide request, {args.seconds:.0f} s per measurement; settings {settings or 'as shipped'}",
+          flush=True)
     with server:
         answer = json.loads(bench_serving.post(
             http.client.HTTPConnection("127.0.0.1", server.port, timeout=60),
@@ -142,6 +148,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(
             {"model": str(args.model), "kind": kind, "workers": args.workers, "cpus": cpus,
+             "settings": settings,
              "loadavg": os.getloadavg(), "runs": runs, "verdict": dict(checks)}, indent=2))
     return 0 if all(passed for _, passed in checks) else 1
 
