@@ -54,7 +54,7 @@ bench-api-latency:  ## API latency at 8 clients for a saved model, any kind (BEN
 # The guide's screenshots: bake, run the pipeline on the sample corpus, start the MLflow UI and the
 # API, capture them with headless Chromium (Debian's chromium + playwright; no browser download).
 # SCREENSHOTS_PYTHON: a venv python with the project's dependencies and playwright. Offline,
-# SWAGGER_UI_DIST=<unpacked npm swagger-ui-dist@5> stands in for the CDN that /docs loads.
+# SWAGGER_UI_DIST=<unpacked npm swagger-ui-dist@5.35.0> stands in for the CDN that /docs loads.
 # By default .venv-screenshots is created and the baked project, with its dev extra (playwright
 # included), is installed into it.
 SCREENSHOTS_PYTHON ?= .venv-screenshots/bin/python

@@ -43,7 +43,8 @@ import run_demo  # (the demo's machinery: bake, install, pipeline, servers)
 ASSETS = TEMPLATE_DIR / "{{cookiecutter.repo_name}}" / "assets"
 MAX_BYTES = 250_000
 #: Where FastAPI's /docs page loads Swagger UI from.
-SWAGGER_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+#: The release the API's /docs pins (src/<pkg>_fastapi/v1/routers/docs.py, with its integrity).
+SWAGGER_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.35.0"
 VIEWPORT = {"width": 1440, "height": 800}
 #: Reviews typed into the try-the-model page.
 TRY_REVIEWS = [
@@ -82,8 +83,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--project", help="reuse a project whose pipeline already ran (skips steps 1-6)")
     parser.add_argument("--out", default=str(ASSETS), help=f"where the PNGs go (default: {ASSETS})")
     parser.add_argument("--swagger-ui-dist", default=os.environ.get("SWAGGER_UI_DIST"),
-                        help="offline: an unpacked npm swagger-ui-dist@5 folder served in place of the CDN "
-                        "that FastAPI's /docs loads (`npm pack swagger-ui-dist@5`); default: the CDN")
+                        help="offline: an unpacked npm swagger-ui-dist@5.35.0 folder served in place of the CDN "
+                        "that the API's /docs loads (`npm pack swagger-ui-dist@5.35.0`); default: the CDN")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM") or shutil.which("chromium"),
                         help="Chromium executable (default: $CHROMIUM or chromium on PATH)")
     return parser.parse_args(argv)

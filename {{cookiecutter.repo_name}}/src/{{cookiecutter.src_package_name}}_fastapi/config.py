@@ -89,6 +89,16 @@ class Settings(BaseSettings):
             "are joined into its next call, up to this many reviews (0: each request alone)."
         ),
     )
+    API_DOCS: bool = Field(
+        True, description="Serve the interactive docs (Swagger UI) at /docs."
+    )
+    API_SWAGGER_UI_DIR: str | None = Field(
+        None,
+        description=(
+            "Serve /docs's Swagger UI files from this folder (npm pack swagger-ui-dist, "
+            "the pinned version; checked by hash) instead of loading them from the CDN."
+        ),
+    )
     API_CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Allowed CORS origins: comma-separated or a JSON list. Empty: no CORS.",

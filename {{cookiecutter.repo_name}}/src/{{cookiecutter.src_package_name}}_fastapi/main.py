@@ -31,7 +31,7 @@ from {{ cookiecutter.src_package_name }}.general_utils import (
 from .config import Settings
 from .deps import ModelLoadError, load_predictor
 from .middleware import REQUEST_LOGGER, RequestGuard, StartupError
-from .v1.routers import health, model, page
+from .v1.routers import docs, health, model, page
 
 LOGGER = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=project_doc,
         version=__version__,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # our own page: a pinned Swagger UI, integrity-checked (v1/routers/docs.py)
         redoc_url=None,
         lifespan=lifespan,
         # None: FastAPI's default, active whenever OpenTelemetry providers are configured.
@@ -112,6 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(model.build_router(settings), prefix=API_PREFIX)
     app.include_router(health.ROUTER, prefix=API_PREFIX)
     app.include_router(page.build_router(settings, app.title))
+    if settings.API_DOCS:
+        local = Path(settings.API_SWAGGER_UI_DIR) if settings.API_SWAGGER_UI_DIR else None
+        app.include_router(docs.build_router(app.title, app.openapi_url or "", local))
     app.add_middleware(RequestGuard, max_body_bytes=settings.API_MAX_BODY_BYTES)
     if settings.API_CORS_ORIGINS:
         app.add_middleware(
