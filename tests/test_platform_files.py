@@ -335,7 +335,9 @@ def test_tuning_script_starts_workers_on_one_study(baked_default: Path, fake_pyt
         OPTUNA_STUDY_NAME="study-1", SWEEP_DIR="multirun/sweep",
     )
     run([baked_default / "scripts" / "train-model-hptuning.sh"], env=env)
-    workers = _calls(calls)
+    prepare, *workers = _calls(calls)
+    # First the study, created once (workers creating it at once on an empty database collide).
+    assert prepare == ["-m", "movie_review_sentiment.modeling.shared_study", "hydra.sweeper.study_name=study-1"]
     assert len(workers) == 3
     trials = sorted(int(a.split("=")[1]) for w in workers for a in w if a.startswith("hydra.sweeper.n_trials="))
     assert trials == [2, 2, 3]
@@ -347,6 +349,7 @@ def test_tuning_script_starts_workers_on_one_study(baked_default: Path, fake_pyt
         assert not any(a.startswith("hydra.sweeper.storage") for a in worker)  # the config reads it
         assert "hydra.sweeper.study_name=study-1" in worker
         assert not any("s3cret" in arg for arg in worker), "the storage password reached the command line"
+    assert not any("s3cret" in arg for arg in prepare)
 
 
 @pytest.mark.parametrize(
