@@ -25,6 +25,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -246,6 +247,32 @@ def _end_active_run(run_id: str, status: str) -> None:
     if status != RunStatus.to_string(RunStatus.FINISHED):
         LOGGER.warning("MLflow run %s ended %s%s.", run_id, status,
                        f" ({stop_signal()} received)" if stop_signal() else "")
+
+
+#: How the stores word a broken uniqueness constraint (SQLite, PostgreSQL, MySQL).
+_UNIQUE_CONFLICT = re.compile(
+    r"UNIQUE constraint failed|duplicate key value|Duplicate entry", re.IGNORECASE
+)
+
+
+def retry_on_unique_conflict(call: Callable[[], Any], attempts: int = 3) -> Any:
+    """Run ``call``; run it again when the store reports a uniqueness conflict.
+
+    MLflow logs a dataset input by looking the dataset up, then inserting it when it
+    is new: two runs that log the same dataset at the same moment (parallel sweep
+    workers) can both miss it, and the second insert breaks the store's uniqueness
+    (seen with four workers on one store: the trial failed). Run again, the lookup
+    finds the row the other run wrote, and only the link to this run is added.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except MlflowException as error:
+            if attempt == attempts or not _UNIQUE_CONFLICT.search(str(error)):
+                raise
+            LOGGER.info("Another run logged the same record at the same moment; retrying.")
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @contextlib.contextmanager

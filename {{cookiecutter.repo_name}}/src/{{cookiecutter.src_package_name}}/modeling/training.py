@@ -190,7 +190,8 @@ def _log_run(
         name=Path(source.rstrip("/")).name,
         digest=manifest["content_sha256"][:32],
     )
-    mlflow.log_input(dataset, context="training")
+    # Parallel sweep workers log the same dataset at the same moment: see the helper.
+    tracking.retry_on_unique_conflict(lambda: mlflow.log_input(dataset, context="training"))
     mlflow.set_tags(
         {"dataset_sha256": manifest["content_sha256"], "dataset_path": source}
     )
