@@ -165,6 +165,10 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
         model.predict_proba(text.clean_texts(raw[start : start + 4096]))
     sync()
     one_process = len(raw) / (time.perf_counter() - tick)
+    predictor_mod = importlib.import_module(f"{package}.modeling.predictor")
+    tick = time.perf_counter()  # what each batch inference worker does: clean + tokenise
+    predictor_mod.SentimentPredictor(model, predictor_mod.ModelInfo("gpu-check")).prepare(raw)
+    preparing = len(raw) / (time.perf_counter() - tick)
     args.copies = copies
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
         batch = batch_inference(package, model, raw, test_labels, args, Path(scratch))
@@ -175,6 +179,7 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
         "stand_in_test_accuracy": accuracy, "train_seconds": train_seconds,
         "scoring_reviews_per_s": len(test_ids) / score_seconds,
         "one_process_from_texts_reviews_per_s": one_process,
+        "prepare_one_process_reviews_per_s": preparing,
         "batch_inference": batch,
     }
     print(f"stand-in test accuracy   {accuracy:.4f} ({len(test_ids)} reviews)")
@@ -182,6 +187,7 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
           f"{len(train_ids)} reviews{', 4 steps only' if args.smoke else ''})")
     print(f"scoring, pre-tokenised   {results['scoring_reviews_per_s']:,.0f} reviews/s")
     print(f"one process, from texts  {one_process:,.0f} reviews/s (clean + tokenise + score)")
+    print(f"preparing, one process   {preparing:,.0f} reviews/s (clean + tokenise: one worker's share)")
     print(f"batch inference, files   {batch['files_per_s']:,.0f} files/s ({batch['files']} files, "
           f"{batch['workers']} workers tokenising, batches of {batch['batch_files']}, "
           f"{batch['errors']} errors, accuracy of its output {batch['accuracy']:.4f})")
