@@ -70,6 +70,9 @@ def page_fixture(browser: Any, base_url: str) -> Iterator[Any]:
     tab = context.new_page()
     tab.set_default_timeout(15_000)
     tab.goto(f"{base_url}/try")
+    # The browser applies autofocus after the page has loaded, a moment later on a busy
+    # machine: keys typed before it would be lost (seen: the first letter of a review).
+    tab.wait_for_function("document.activeElement && document.activeElement.id === 'reviews'")
     yield tab
     context.close()
 
