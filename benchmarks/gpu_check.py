@@ -4,7 +4,8 @@ Runs the project's own training code (``modeling/transformer.py``) from a bundle
 made by ``gpu_check_prepare.py`` (pre-tokenised reviews, fp16 weights, the
 package) and prints, then writes as JSON to ``--json``:
 
-- stand-in test accuracy (seeded 10% of train held out; the rest trains);
+- stand-in test accuracy (seeded 10% of train held out; the rest trains), and that of
+  the ensemble: the mean with the NBSVM's probabilities (fitted by the prepare step);
 - training time (the optimiser loop, all epochs; tokenising was done beforehand);
 - scoring throughput on pre-tokenised reviews;
 - batch inference end to end: the project's ``run_batch_inference`` over the
@@ -154,6 +155,11 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
     sync()
     score_seconds = time.perf_counter() - tick
     accuracy = float(np.mean((probabilities >= 0.5).astype(int) == test_labels))
+    # The ensemble: the plain mean with the NBSVM's probabilities (weight 0.5, not tuned).
+    nbsvm = np.load(bundle / "nbsvm_test_proba.npy")[test_rows].astype(np.float64)
+    nbsvm_accuracy = float(np.mean((nbsvm >= 0.5).astype(int) == test_labels))
+    ensemble_accuracy = float(np.mean(((nbsvm + probabilities) / 2 >= 0.5).astype(int)
+                                      == test_labels))
 
     with gzip.open(bundle / "test_texts.json.gz", "rt", encoding="utf-8") as handle:
         all_texts = json.load(handle)["texts"]
@@ -177,12 +183,15 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
         "device": str(device), "train_reviews": len(train_ids), "test_reviews": len(test_ids),
         "epochs": args.epochs, "smoke": args.smoke,
         "stand_in_test_accuracy": accuracy, "train_seconds": train_seconds,
+        "nbsvm_accuracy": nbsvm_accuracy, "ensemble_accuracy": ensemble_accuracy,
         "scoring_reviews_per_s": len(test_ids) / score_seconds,
         "one_process_from_texts_reviews_per_s": one_process,
         "prepare_one_process_reviews_per_s": preparing,
         "batch_inference": batch,
     }
     print(f"stand-in test accuracy   {accuracy:.4f} ({len(test_ids)} reviews)")
+    print(f"  NBSVM alone            {nbsvm_accuracy:.4f}; ensemble (mean of the two) "
+          f"{ensemble_accuracy:.4f} ({100 * (ensemble_accuracy - accuracy):+.2f} points)")
     print(f"training                 {train_seconds:.1f} s ({args.epochs} epochs, "
           f"{len(train_ids)} reviews{', 4 steps only' if args.smoke else ''})")
     print(f"scoring, pre-tokenised   {results['scoring_reviews_per_s']:,.0f} reviews/s")

@@ -9,6 +9,8 @@ project's own code (head + tail word pieces), and writes to ``--out``:
   converted to fp16 (45 MB instead of 90; the check trains in fp32 + bf16 autocast);
 - ``tokens.npz``: the word-piece ids of train and test (ragged, uint16) and labels;
 - ``test_texts.json.gz``: the stand-in test reviews, raw, for end-to-end throughput;
+- ``nbsvm_test_proba.npy``: the project's NBSVM (fitted here on the same train split)
+  P(positive) of each test review, for the ensemble's accuracy;
 - ``src/``: the baked project's package (the training and batch inference code);
 - ``wheels/``: the few pure dependencies of that code that the GPU machine's image
   lacks (pydantic, its core for CPython 3.12, omegaconf), in the versions the
@@ -93,6 +95,14 @@ np.savez_compressed(out / "tokens.npz", **arrays,
                     settings=np.array([cfg.max_tokens, cfg.head_tokens]))
 with gzip.open(out / "test_texts.json.gz", "wt", encoding="utf-8") as handle:
     json.dump({"texts": split["test"][0], "labels": split["test"][1]}, handle)
+
+# The ensemble's other member: the project's NBSVM (default settings) fitted on the same
+# train split here on the CPU; its P(positive) of each test review goes with the bundle.
+nbsvm = __import__(f"{pkg}.modeling.nbsvm", fromlist=["fit_nbsvm"])
+fitted = nbsvm.fit_nbsvm(text.clean_texts(split["train"][0]), np.asarray(split["train"][1]),
+                         config.NbsvmConfig())
+np.save(out / "nbsvm_test_proba.npy",
+        fitted.predict_proba(text.clean_texts(split["test"][0]))[:, 1].astype(np.float32))
 
 encoder = out / "encoder"
 encoder.mkdir()
