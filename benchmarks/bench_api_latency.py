@@ -25,8 +25,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -40,41 +38,15 @@ def percentile(ordered: list[float], share: float) -> float:
 
 
 def load(port: int, clients: int, seconds: float, warmup: float) -> dict[str, Any]:
-    """Every request's latency (ms) from ``clients`` threads over ``seconds``."""
-    start_at = time.perf_counter() + warmup
-    stop_at = start_at + seconds
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-
-    def client(i: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        reference = None
-        while (began := time.perf_counter()) < stop_at:
-            try:
-                status, data = bench_serving.post(conn, bench_serving.GUIDE_BODY)
-                reference = reference or data
-                ok = status == 200 and data == reference
-            except OSError:
-                ok = False
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            ended = time.perf_counter()
-            if began >= start_at and ended <= stop_at:
-                latencies[i].append((ended - began) * 1000.0)
-                errors[i] += not ok
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    ordered = sorted(x for per_client in latencies for x in per_client)
+    """Every request's latency (ms) from ``clients`` threads over ``seconds``, summarised."""
+    run = bench_serving.concurrent(port, bench_serving.GUIDE_BODY, clients, seconds, warmup,
+                                   workers=[])  # fmt: skip
+    ordered = sorted(run["latencies_ms"])
     if not ordered:
         raise RuntimeError("no request completed inside the measured window")
     return {
-        "clients": clients, "requests": len(ordered), "errors": sum(errors),
-        "rps": len(ordered) / seconds, "p50_ms": statistics.median(ordered),
+        "clients": clients, "requests": len(ordered), "errors": run["errors"],
+        "rps": run["rps"], "p50_ms": statistics.median(ordered),
         "p90_ms": percentile(ordered, 0.90), "p99_ms": percentile(ordered, 0.99),
         "max_ms": ordered[-1],
     }  # fmt: skip

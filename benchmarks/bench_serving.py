@@ -275,11 +275,12 @@ def concurrent(port: int, body: bytes, clients: int, seconds: float, warmup: flo
 
     Also the CPU time each server worker spent in the measured window: per request it
     is the steadiest number on a shared machine, and a worker with almost none shows
-    that the connections all landed on the other one.
+    that the connections all landed on the other one; and every measured request's
+    latency in milliseconds (``latencies_ms``).
     """
     start_at = time.perf_counter() + warmup
     stop_at = start_at + seconds
-    counts = [0] * clients
+    latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
     cpu: dict[str, list[float]] = {}
 
@@ -304,8 +305,9 @@ def concurrent(port: int, body: bytes, clients: int, seconds: float, warmup: flo
                 ok = False
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            if start_at <= now and time.perf_counter() <= stop_at:
-                counts[i] += 1
+            ended = time.perf_counter()
+            if start_at <= now and ended <= stop_at:
+                latencies[i].append((ended - now) * 1000.0)
                 errors[i] += not ok
         conn.close()
 
@@ -316,10 +318,12 @@ def concurrent(port: int, body: bytes, clients: int, seconds: float, warmup: flo
     for thread in threads:
         thread.join()
     used = [b - a for a, b in zip(cpu["start"], cpu["stop"], strict=True)]
+    counts = [len(per_client) for per_client in latencies]
     requests = max(1, sum(counts))
     return {"rps": sum(counts) / seconds, "requests": sum(counts), "errors": sum(errors),
             "per_client": counts, "worker_cpu_s": used,
-            "cpu_ms_per_req": 1000.0 * sum(used) / requests}  # fmt: skip
+            "cpu_ms_per_req": 1000.0 * sum(used) / requests,
+            "latencies_ms": [x for per_client in latencies for x in per_client]}  # fmt: skip
 
 
 def slice_pair_order(i: int) -> list[str]:

@@ -66,12 +66,12 @@ def install_missing(bundle: Path) -> None:
 
 
 def batch_inference(package: str, model, texts: list[str], labels: np.ndarray, args,
-                    scratch: Path) -> dict[str, float]:  # fmt: skip
-    """The project's batch inference over ``texts`` written as files, ten copies each."""
+                    copies: int, scratch: Path) -> dict[str, float]:  # fmt: skip
+    """The project's batch inference over ``texts`` written as files, ``copies`` times."""
     batch = importlib.import_module(f"{package}.inference.batch")
     predictor_mod = importlib.import_module(f"{package}.modeling.predictor")
     folder = scratch / "reviews"
-    for copy in range(args.copies):
+    for copy in range(copies):
         part = folder / f"copy{copy}"
         part.mkdir(parents=True)
         for i, review in enumerate(texts):
@@ -175,9 +175,8 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
     tick = time.perf_counter()  # what each batch inference worker does: clean + tokenise
     predictor_mod.SentimentPredictor(model, predictor_mod.ModelInfo("gpu-check")).prepare(raw)
     preparing = len(raw) / (time.perf_counter() - tick)
-    args.copies = copies
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
-        batch = batch_inference(package, model, raw, test_labels, args, Path(scratch))
+        batch = batch_inference(package, model, raw, test_labels, args, copies, Path(scratch))
 
     results = {
         "device": str(device), "train_reviews": len(train_ids), "test_reviews": len(test_ids),

@@ -54,11 +54,10 @@ fi
 
 # The workers share one study: create it, and the storage's tables, once before they start
 # (workers creating them at the same moment on an empty database collide). The storage URL
-# stays in the environment; name and direction come from the config and these overrides.
-study_overrides=()
-[[ -n "${OPTUNA_STUDY_NAME:-}" ]] && study_overrides+=("hydra.sweeper.study_name=${OPTUNA_STUDY_NAME}")
+# stays in the environment; name and direction come from the config and the workers'
+# overrides (it reads only their hydra.sweeper.* ones).
 PYTHONPATH="src${PYTHONPATH:+:${PYTHONPATH}}" "${PYTHON:-python}" \
-    -m {{ cookiecutter.src_package_name }}.modeling.shared_study "${study_overrides[@]}" "$@"
+    -m {{ cookiecutter.src_package_name }}.modeling.shared_study "${overrides[@]}" "$@"
 
 sweep_dir="${SWEEP_DIR:-multirun/$(date +%Y-%m-%d/%H-%M-%S)}"
 pids=()

@@ -397,10 +397,10 @@ def _results(
     tokenise, and this process scores their batches on the GPU as they arrive.
     """
     on_gpu = model_io.uses_gpu(predictor.model)
-    initargs = (settings.model_source, settings.threshold, tree, predictor,
-                settings.max_file_bytes)  # fmt: skip
     if settings.num_workers == 1:
-        _init_worker(*initargs)
+        _init_worker(
+            settings.model_source, settings.threshold, tree, predictor, settings.max_file_bytes
+        )
         yield from map(_predict_batch, batches)
         return
     if not on_gpu:

@@ -264,15 +264,15 @@ def retry_on_unique_conflict(call: Callable[[], Any], attempts: int = 3) -> Any:
     (seen with four workers on one store: the trial failed). Run again, the lookup
     finds the row the other run wrote, and only the link to this run is added.
     """
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, attempts):
         try:
             return call()
         except MlflowException as error:
-            if attempt == attempts or not _UNIQUE_CONFLICT.search(str(error)):
+            if not _UNIQUE_CONFLICT.search(str(error)):
                 raise
             LOGGER.info("Another run logged the same record at the same moment; retrying.")
             time.sleep(0.05 * attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return call()
 
 
 @contextlib.contextmanager
