@@ -7,21 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from .training_config import DEFAULT_THRESHOLD
-
-#: Column order of ``predict_proba`` (negative, positive), as scikit-learn's classifiers.
-CLASSES = np.array([0, 1])
-
 
 class EnsembleModel:
-    """``P = (1 - weight) * P_nbsvm + weight * P_transformer``.
+    """``P = (1 - weight) * P_nbsvm + weight * P_transformer``, column by column (label).
 
     Parameters
     ----------
     nbsvm : sklearn.pipeline.Pipeline
         The fitted NBSVM pipeline.
     transformer : TransformerModel
-        The fine-tuned transformer.
+        The fine-tuned transformer, with the same labels.
     weight : float
         Weight of the transformer, in [0, 1].
     """
@@ -34,38 +29,30 @@ class EnsembleModel:
         self.nbsvm = nbsvm
         self.transformer = transformer
         self.weight = float(weight)
-        self.classes_ = CLASSES
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities (negative, positive) of cleaned texts."""
+        """Probabilities of each label for cleaned texts."""
         return self.score_batch(self.prepare_batch(texts))
 
     def prepare_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The CPU half of :meth:`predict_proba`: the NBSVM's P(positive) and the word pieces."""
-        return positive_probability(self.nbsvm, texts), self.transformer.prepare_batch(texts)
+        """The CPU half of :meth:`predict_proba`: the NBSVM's probabilities and the word pieces."""
+        return self.nbsvm.predict_proba(list(texts)), self.transformer.prepare_batch(texts)
 
     def score_batch(self, prepared: tuple[np.ndarray, list[np.ndarray]]) -> np.ndarray:
         """The device half of :meth:`predict_proba`: the transformer scores, the mean mixes."""
         nbsvm, ids = prepared
-        positive = mix(nbsvm, self.transformer.score_batch(ids)[:, 1], self.weight)
-        return np.column_stack([1.0 - positive, positive])
-
-
-def positive_probability(model: Any, texts: Sequence[str]) -> np.ndarray:
-    """P(positive) of each cleaned text under ``model``."""
-    column = list(model.classes_).index(1)
-    return np.asarray(model.predict_proba(list(texts)))[:, column]
+        return mix(nbsvm, self.transformer.score_batch(ids), self.weight)
 
 
 def mix(nbsvm: np.ndarray, transformer: np.ndarray, weight: float) -> np.ndarray:
-    """The ensemble's P(positive) from its members'."""
+    """The ensemble's probabilities from its members'."""
     return (1.0 - weight) * nbsvm + weight * transformer
 
 
 def choose_weight(
-    nbsvm: np.ndarray, transformer: np.ndarray, labels: np.ndarray, candidates: Sequence[float]
+    nbsvm: np.ndarray, transformer: np.ndarray, codes: np.ndarray, candidates: Sequence[float]
 ) -> tuple[float, dict[float, float]]:
-    """The candidate weight with the best accuracy on labelled (validation) probabilities.
+    """The candidate weight with the best accuracy (argmax) on labelled validation probabilities.
 
     Ties go to the weight closest to 0.5 (the plain mean).
 
@@ -75,9 +62,8 @@ def choose_weight(
     accuracies : dict of float to float
         Validation accuracy of every candidate (logged).
     """
-    labels = np.asarray(labels)
     accuracies = {
-        float(w): float(np.mean((mix(nbsvm, transformer, w) >= DEFAULT_THRESHOLD) == labels))
+        float(w): float(np.mean(mix(nbsvm, transformer, w).argmax(axis=1) == codes))
         for w in candidates
     }
     best = max(accuracies, key=lambda w: (accuracies[w], -abs(w - 0.5)))

@@ -1,12 +1,13 @@
-"""Metrics and plots of a sentiment model on a labelled split.
+"""Metrics and plots of a model on a labelled split.
 
-Evaluation goes through :class:`.predictor.SentimentPredictor`, the same path
-as the API and batch inference, so the reported numbers describe what is served.
+Evaluation goes through :class:`.predictor.Predictor`, the same path as the API and
+batch inference, so the reported numbers describe what is served.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import matplotlib
 
@@ -18,88 +19,98 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn import metrics
 
-from .predictor import POSITIVE_LABEL, SentimentPredictor
+from .predictor import Predictor
 
-#: Probabilities are clipped this far from 0 and 1 for the log loss.
+#: Probabilities are clipped this far from 0 for the log loss.
 _EPS = 1e-15
 
 
-def classification_metrics(
-    labels: np.ndarray, probabilities: np.ndarray, threshold: float, prefix: str
-) -> dict[str, float]:
-    """Accuracy, F1, ROC AUC and log loss, with names like ``val_accuracy``.
+class Evaluation(NamedTuple):
+    """A split's metrics, and what its plots are drawn from."""
 
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        True labels, 1 positive and 0 negative.
-    probabilities : numpy.ndarray
-        Predicted probability of the positive class.
-    threshold : float
-        Decision threshold (positive at or above it).
-    prefix : str
-        Split name put before each metric name (``val``, ``test``).
+    split: str
+    metrics: dict[str, float]
+    codes: np.ndarray
+    probabilities: np.ndarray
+    predicted: np.ndarray
+
+
+def _roc_auc(codes: np.ndarray, probabilities: np.ndarray, positive: int) -> float:
+    """ROC AUC: of ``positive``'s column for two labels, one-vs-rest macro for more.
+
+    NaN when a label of the model is absent from the split (the curve is undefined).
     """
-    labels = np.asarray(labels)
-    predicted = (probabilities >= threshold).astype(int)
-    both_classes = len(np.unique(labels)) == 2
-    return {
-        f"{prefix}_accuracy": float(metrics.accuracy_score(labels, predicted)),
-        f"{prefix}_f1": float(metrics.f1_score(labels, predicted, pos_label=POSITIVE_LABEL)),
-        f"{prefix}_roc_auc": (
-            float(metrics.roc_auc_score(labels, probabilities)) if both_classes else float("nan")
-        ),
-        f"{prefix}_log_loss": float(
-            metrics.log_loss(labels, np.clip(probabilities, _EPS, 1 - _EPS), labels=[0, 1])
-        ),
-    }
+    k = probabilities.shape[1]
+    if len(np.unique(codes)) < k:
+        return float("nan")
+    if k == 2:
+        return float(metrics.roc_auc_score(codes == positive, probabilities[:, positive]))
+    return float(metrics.roc_auc_score(codes, probabilities, multi_class="ovr",
+                                       labels=list(range(k))))
 
 
 def evaluate(
-    predictor: SentimentPredictor, texts: Sequence[str], labels: np.ndarray, prefix: str
-) -> tuple[dict[str, float], np.ndarray]:
-    """Score a predictor on labelled texts.
+    predictor: Predictor, texts: Sequence[str], codes: np.ndarray, prefix: str
+) -> Evaluation:
+    """Accuracy, macro F1, ROC AUC and log loss of a predictor, named like ``val_accuracy``.
 
-    Returns
-    -------
-    metrics : dict of str to float
-        See :func:`classification_metrics`.
-    probabilities : numpy.ndarray
-        P(positive) per text, for plots.
+    Parameters
+    ----------
+    predictor : Predictor
+        The model and its decision rule.
+    texts : sequence of str
+        The split's texts.
+    codes : numpy.ndarray
+        Their true label indices (into ``predictor.labels``).
+    prefix : str
+        Split name put before each metric name (``val``, ``test``).
     """
+    codes = np.asarray(codes)
     probabilities = predictor.predict_proba(list(texts))
-    return (
-        classification_metrics(labels, probabilities, predictor.threshold, prefix),
-        probabilities,
-    )
+    predicted = predictor.rule.codes(probabilities)
+    k = len(predictor.labels)
+    chosen = probabilities[np.arange(len(codes)), codes]
+    values = {
+        "accuracy": float(metrics.accuracy_score(codes, predicted)),
+        "macro_f1": float(metrics.f1_score(codes, predicted, average="macro",
+                                           labels=list(range(k)), zero_division=0)),
+        "roc_auc": _roc_auc(codes, probabilities, _positive(predictor)),
+        "log_loss": float(-np.mean(np.log(np.clip(chosen, _EPS, 1.0)))),
+    }
+    return Evaluation(prefix, {f"{prefix}_{name}": v for name, v in values.items()},
+                      codes, probabilities, predicted)
 
 
-def evaluation_figures(
-    labels: np.ndarray, probabilities: np.ndarray, threshold: float, split: str
-) -> dict[str, Figure]:
-    """Confusion matrix, ROC curve and precision-recall curve, keyed by file name."""
-    labels = np.asarray(labels)
-    predicted = (probabilities >= threshold).astype(int)
+def _positive(predictor: Predictor) -> int:
+    """The column that the binary curves are drawn for: ``positive_label``, else the second."""
+    rule = predictor.rule
+    return rule.labels.index(rule.positive_label) if rule.positive_label else 1
+
+
+def evaluation_figures(predictor: Predictor, evaluation: Evaluation) -> dict[str, Figure]:
+    """A K x K confusion matrix, and for two labels the ROC and precision-recall curves."""
+    split = evaluation.split
+    labels = list(predictor.labels)
     figures: dict[str, Figure] = {}
-
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    size = max(4.5, 0.6 * len(labels) + 2.5)
+    fig, ax = plt.subplots(figsize=(size, size - 0.5))
     metrics.ConfusionMatrixDisplay.from_predictions(
-        labels, predicted, labels=[0, 1], display_labels=["negative", "positive"], ax=ax,
-        colorbar=False,
+        evaluation.codes, evaluation.predicted, labels=list(range(len(labels))),
+        display_labels=labels, ax=ax, colorbar=False, xticks_rotation="vertical",
     )
     ax.set_title(f"Confusion matrix ({split})")
     figures[f"{split}_confusion_matrix.png"] = fig
-
-    if len(np.unique(labels)) == 2:
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        metrics.RocCurveDisplay.from_predictions(labels, probabilities, ax=ax)
-        ax.set_title(f"ROC curve ({split})")
-        figures[f"{split}_roc_curve.png"] = fig
-
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        metrics.PrecisionRecallDisplay.from_predictions(labels, probabilities, ax=ax)
-        ax.set_title(f"Precision-recall curve ({split})")
-        figures[f"{split}_pr_curve.png"] = fig
+    positive = _positive(predictor)
+    if len(labels) == 2 and len(np.unique(evaluation.codes)) == 2:
+        truth, scores = evaluation.codes == positive, evaluation.probabilities[:, positive]
+        for name, title, display in (
+            ("roc_curve", "ROC curve", metrics.RocCurveDisplay),
+            ("pr_curve", "Precision-recall curve", metrics.PrecisionRecallDisplay),
+        ):
+            fig, ax = plt.subplots(figsize=(4.5, 4))
+            display.from_predictions(truth, scores, ax=ax, name=labels[positive])
+            ax.set_title(f"{title} ({split})")
+            figures[f"{split}_{name}.png"] = fig
     for figure in figures.values():
         figure.tight_layout()
     return figures

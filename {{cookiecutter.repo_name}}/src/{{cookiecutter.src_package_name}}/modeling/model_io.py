@@ -1,7 +1,9 @@
 """The project's own MLflow model flavour: saved and loaded without pickle.
 
 Every model (``nbsvm``, ``transformer``, ``ensemble``) is one MLflow model
-folder whose ``MLmodel`` names the flavour :data:`FLAVOR` with its ``kind``:
+folder whose ``MLmodel`` names the flavour :data:`FLAVOR` with its ``kind`` and
+its decision rule (``labels``, ``positive_label``, ``threshold``; see
+:class:`.predictor.DecisionRule`):
 
 - ``nbsvm``: ``nbsvm.skops``, a scikit-learn pipeline in skops format, loaded
   only when every type in it is on the project's fixed allow-list
@@ -17,6 +19,10 @@ safe loader) and dispatches on the flavour this module wrote. Anything else
 holding a type off the list) is refused with :class:`UnsafeModelError` before
 any of its files is deserialised. Pickle deserialisation in MLflow is turned
 off (``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``) on the way.
+
+The folder also has MLflow's ``python_function`` flavour, loaded through this
+project's code (:mod:`.pyfunc`), so that ``mlflow.pyfunc.load_model`` and
+``mlflow models serve --env-manager local`` work where the project is installed.
 """
 
 from __future__ import annotations
@@ -30,13 +36,23 @@ import zipfile
 from pathlib import Path
 from typing import Any, Protocol
 
+import mlflow
 import numpy as np
+import skops.io
+import yaml
+from mlflow.models import Model
+from mlflow.models.utils import _save_example
+from sklearn.pipeline import Pipeline
 
 LOGGER = logging.getLogger(__name__)
 
 #: Name of the flavour in ``MLmodel``.
-FLAVOR = "sentiment_classifier"
-FORMAT_VERSION = 1
+FLAVOR = "text_classifier"
+FORMAT_VERSION = 2
+#: The module that ``mlflow.pyfunc`` loads these models with.
+PYFUNC_LOADER = f"{__package__}.pyfunc"
+#: The decision rule's keys in the flavour config.
+RULE_KEYS = ("labels", "positive_label", "threshold")
 KINDS = ("nbsvm", "transformer", "ensemble")
 NBSVM_FILE = "nbsvm.skops"
 TRANSFORMER_DIR = "transformer"
@@ -69,12 +85,10 @@ class UnsafeModelError(ValueError):
 
 
 class Classifier(Protocol):
-    """What every kind of model offers (scikit-learn's classifier interface)."""
-
-    classes_: np.ndarray
+    """What every kind of model offers: one probability column per label."""
 
     def predict_proba(self, texts: Any) -> np.ndarray:
-        """Class probabilities, one row per cleaned text."""
+        """Probabilities, one row per cleaned text, one column per label."""
 
 
 def disallow_pickle() -> None:
@@ -107,8 +121,6 @@ def model_kind(model: Any) -> str:
     kind = getattr(model, "kind", None)
     if kind in KINDS:
         return str(kind)
-    from sklearn.pipeline import Pipeline  # pylint: disable=import-outside-toplevel
-
     if isinstance(model, Pipeline):
         return "nbsvm"
     raise TypeError(f"cannot save a {type(model).__name__}: not a model of this project")
@@ -128,8 +140,6 @@ def _requirements(kind: str) -> list[str]:
 
 
 def _dump_nbsvm(pipeline: Any, path: Path) -> None:
-    import skops.io  # pylint: disable=import-outside-toplevel
-
     skops.io.dump(pipeline, path)
     found = skops_types(path)
     if not found <= SKOPS_ALLOWED_TYPES:
@@ -139,9 +149,10 @@ def _dump_nbsvm(pipeline: Any, path: Path) -> None:
         )
 
 
-def save_model(  # pylint: disable=unused-argument
+def save_model(  # pylint: disable=unused-argument,too-many-arguments
     model: Any,
     path: str | Path,
+    rule: dict[str, Any],
     mlflow_model: Any = None,
     signature: Any = None,
     input_example: Any = None,
@@ -158,13 +169,11 @@ def save_model(  # pylint: disable=unused-argument
         A fitted model of this project.
     path : str or Path
         The folder to create (must not exist).
+    rule : dict
+        The decision rule (:meth:`.predictor.DecisionRule.as_dict`).
     signature, input_example :
         Recorded in ``MLmodel`` as MLflow does for its own flavours.
     """
-    # pylint: disable=import-outside-toplevel
-    from mlflow.models import Model
-    from mlflow.models.utils import _save_example
-
     folder = Path(path)
     folder.mkdir(parents=True)
     kind = model_kind(model)
@@ -173,7 +182,7 @@ def save_model(  # pylint: disable=unused-argument
         mlflow_model.signature = signature
     if input_example is not None:
         _save_example(mlflow_model, input_example, str(folder))
-    config: dict[str, Any] = {"kind": kind, "format_version": FORMAT_VERSION}
+    config: dict[str, Any] = {"kind": kind, "format_version": FORMAT_VERSION, **rule}
     if kind in ("nbsvm", "ensemble"):
         _dump_nbsvm(model if kind == "nbsvm" else model.nbsvm, folder / NBSVM_FILE)
         config["nbsvm"] = NBSVM_FILE
@@ -183,19 +192,21 @@ def save_model(  # pylint: disable=unused-argument
     if kind == "ensemble":
         config["transformer_weight"] = float(model.weight)
     mlflow_model.add_flavor(FLAVOR, **config)
+    mlflow.pyfunc.add_to_model(mlflow_model, loader_module=PYFUNC_LOADER)
     (folder / "requirements.txt").write_text("\n".join(_requirements(kind)) + "\n")
     mlflow_model.save(str(folder / "MLmodel"))
 
 
-def log_model(model: Any, name: str, signature: Any, input_example: Any) -> Any:
+def log_model(
+    model: Any, name: str, rule: dict[str, Any], signature: Any, input_example: Any
+) -> Any:
     """Log ``model`` to the active MLflow run; returns MLflow's ``ModelInfo``."""
-    from mlflow.models import Model  # pylint: disable=import-outside-toplevel
-
     return Model.log(
         artifact_path=None,
         name=name,
         flavor=sys.modules[__name__],
         model=model,
+        rule=rule,
         signature=signature,
         input_example=input_example,
         validate_serving_input=False,
@@ -224,8 +235,6 @@ def skops_types(path: Path) -> set[str]:
 
 def load_nbsvm(path: Path) -> Any:
     """Load a skops pipeline whose types are all on :data:`SKOPS_ALLOWED_TYPES`."""
-    import skops.io  # pylint: disable=import-outside-toplevel
-
     found = skops_types(path)
     untrusted = sorted(found - SKOPS_ALLOWED_TYPES)
     if untrusted:
@@ -243,15 +252,11 @@ def local_model_dir(uri: str | Path) -> Path:
         return Path(text)
     if text.startswith("file://"):
         return Path(text.removeprefix("file://"))
-    import mlflow.artifacts  # pylint: disable=import-outside-toplevel
-
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=text))
 
 
 def read_flavor(folder: Path) -> dict[str, Any]:
     """This project's flavour config from ``folder/MLmodel``; refuses any other model."""
-    import yaml  # pylint: disable=import-outside-toplevel
-
     mlmodel = folder / "MLmodel"
     if not mlmodel.is_file():
         raise FileNotFoundError(f"{folder} holds no MLmodel file: not an MLflow model folder")
@@ -282,8 +287,13 @@ def _member_path(folder: Path, config: dict[str, Any], key: str) -> Path:
     return target
 
 
-def load_model(uri: str | Path) -> Classifier:
+def load_model(uri: str | Path) -> tuple[Classifier, dict[str, Any]]:
     """Load a model this project saved, from a folder or any MLflow model URI.
+
+    Returns
+    -------
+    model, rule : Classifier, dict
+        The model and its decision rule (the keyword arguments of ``DecisionRule``).
 
     Raises
     ------
@@ -295,6 +305,13 @@ def load_model(uri: str | Path) -> Classifier:
     disallow_pickle()
     folder = local_model_dir(uri)
     config = read_flavor(folder)
+    rule = {key: config.get(key) for key in RULE_KEYS}
+    rule["labels"] = tuple(rule["labels"] or ())
+    return _load_members(folder, config), rule
+
+
+def _load_members(folder: Path, config: dict[str, Any]) -> Classifier:
+    """The model of the ``kind`` that ``config`` names, from its member files."""
     kind = config["kind"]
     nbsvm = load_nbsvm(_member_path(folder, config, "nbsvm")) if kind != "transformer" else None
     if kind == "nbsvm":

@@ -2,12 +2,13 @@
 
 Wang & Manning (2012): binary word n-gram features ``x`` are scaled by the
 naive-Bayes log-count ratio ``r = log((p / |p|_1) / (q / |q|_1))`` (``p``,
-``q``: smoothed feature counts of positive and negative reviews) and a linear
-classifier is fitted on ``x * r``. Because ``(x * r) . w = x . (r * w)``, the
-ratio is folded into the weights after fitting: the saved model is a plain
-scikit-learn ``Pipeline(HashingVectorizer(binary=True), LogisticRegression)``
-that MLflow's default skops serialisation loads without custom classes, and
-the NB step costs nothing at prediction time.
+``q``: smoothed feature counts of the texts of one label and of the others) and a
+linear classifier is fitted on ``x * r``. With K > 2 labels there is one such
+classifier per label (one-vs-rest), and the probabilities are the softmax of their
+scores. Because ``(x * r) . w = x . (r * w)``, each ratio is folded into its
+weights after fitting: the saved model is a plain scikit-learn
+``Pipeline(HashingVectorizer(binary=True), LogisticRegression)`` that skops loads
+without custom classes, and the NB step costs nothing at prediction time.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from .training_config import NbsvmConfig
 TOKEN_PATTERN = r"(?u)\b\w+\b|[!?]"
 
 
-def log_count_ratio(features: sparse.csr_matrix, labels: np.ndarray, alpha: float) -> np.ndarray:
-    """Naive-Bayes log-count ratio of each feature (positive over negative)."""
-    positive = np.asarray(features[labels == 1].sum(axis=0)).ravel() + alpha
-    negative = np.asarray(features[labels == 0].sum(axis=0)).ravel() + alpha
-    return np.log(positive / positive.sum()) - np.log(negative / negative.sum())
+def log_count_ratio(features: sparse.csr_matrix, members: np.ndarray, alpha: float) -> np.ndarray:
+    """Naive-Bayes log-count ratio of each feature: texts where ``members`` over the others."""
+    inside = np.asarray(features[members].sum(axis=0)).ravel() + alpha
+    outside = np.asarray(features[~members].sum(axis=0)).ravel() + alpha
+    return np.log(inside / inside.sum()) - np.log(outside / outside.sum())
 
 
 def make_vectorizer(params: NbsvmConfig) -> HashingVectorizer:
@@ -45,17 +46,32 @@ def make_vectorizer(params: NbsvmConfig) -> HashingVectorizer:
     )
 
 
+def _fit_one(
+    features: sparse.csr_matrix, members: np.ndarray, params: NbsvmConfig, seed: int
+) -> LogisticRegression:
+    """Logistic regression of ``members`` against the rest on NB-scaled features, r folded in."""
+    ratio = log_count_ratio(features, members, params.nb_alpha)
+    # The dual liblinear solver is 5-10x faster than the primal one when there
+    # are far more features than texts, as here.
+    classifier = LogisticRegression(
+        C=params.C, solver="liblinear", dual=True, max_iter=params.max_iter, random_state=seed
+    )
+    classifier.fit(features @ sparse.diags(ratio), members.astype(int))
+    classifier.coef_ = classifier.coef_ * ratio  # fold r into w: x.(r*w) == (x*r).w
+    return classifier
+
+
 def fit_nbsvm(
-    texts: Sequence[str], labels: np.ndarray, params: NbsvmConfig, seed: int = 0
+    texts: Sequence[str], codes: np.ndarray, params: NbsvmConfig, seed: int = 0
 ) -> Pipeline:
     """Fit the model on cleaned texts.
 
     Parameters
     ----------
     texts : sequence of str
-        Cleaned reviews (see ``data_prep.text.clean_text``).
-    labels : numpy.ndarray
-        1 for positive, 0 for negative; both must be present.
+        Cleaned texts (see ``data_prep.text.clean_text``).
+    codes : numpy.ndarray
+        The label index of each text, ``0 .. K-1``; every label must be present.
     params : NbsvmConfig
         Hyperparameters.
     seed : int
@@ -64,20 +80,21 @@ def fit_nbsvm(
     Returns
     -------
     sklearn.pipeline.Pipeline
-        ``vectorizer`` (binary counts) then ``classifier`` (logistic regression
-        with the NB ratio folded into its weights); has ``predict_proba``.
+        ``vectorizer`` (binary counts) then ``classifier`` (logistic regression with
+        the NB ratios folded into its weights); ``predict_proba`` has K columns.
     """
-    labels = np.asarray(labels)
-    if set(np.unique(labels)) != {0, 1}:
-        raise ValueError("Training needs both positive (1) and negative (0) reviews")
+    codes = np.asarray(codes)
+    k = int(codes.max()) + 1 if len(codes) else 0
+    if k < 2 or len(np.unique(codes)) != k:
+        raise ValueError(f"Training needs texts of every label (2 or more), got codes {k}")
     vectorizer = make_vectorizer(params)
     features = vectorizer.transform(texts).tocsr()
-    ratio = log_count_ratio(features, labels, params.nb_alpha)
-    # The dual liblinear solver is 5-10x faster than the primal one when there
-    # are far more features than reviews, as here.
-    classifier = LogisticRegression(
-        C=params.C, solver="liblinear", dual=True, max_iter=params.max_iter, random_state=seed
-    )
-    classifier.fit(features @ sparse.diags(ratio), labels)
-    classifier.coef_ = classifier.coef_ * ratio  # fold r into w: x.(r*w) == (x*r).w
+    if k == 2:
+        classifier = _fit_one(features, codes == 1, params, seed)
+    else:  # one-vs-rest, gathered in one LogisticRegression (its predict_proba: softmax)
+        members = [_fit_one(features, codes == code, params, seed) for code in range(k)]
+        classifier = members[0]
+        classifier.coef_ = np.vstack([member.coef_ for member in members])
+        classifier.intercept_ = np.concatenate([member.intercept_ for member in members])
+        classifier.classes_ = np.arange(k)
     return Pipeline([("vectorizer", vectorizer), ("classifier", classifier)])

@@ -1,8 +1,11 @@
 """One predictor for evaluation, the API and batch inference.
 
-Texts go in, probabilities of the positive class come out, computed in one
-vectorised call per batch. The decision rule (threshold and labels) lives
-here and nowhere else.
+Texts go in; an ``n x K`` matrix of probabilities comes out, one column per label
+(the K labels the model was trained on, in the order of :attr:`DecisionRule.labels`),
+computed in one vectorised call per batch. The decision rule, the label of each row,
+lives in :class:`DecisionRule` and nowhere else: the label with the highest
+probability, or for a binary problem with a ``positive_label``, that label when its
+probability reaches ``threshold``.
 """
 
 from __future__ import annotations
@@ -11,28 +14,59 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple
 
+import mlflow
 import numpy as np
+from mlflow.exceptions import MlflowException
 
 from ..data_prep.text import clean_texts
-from .training_config import DEFAULT_THRESHOLD
+from . import model_io
 
 LOGGER = logging.getLogger(__name__)
 
-POSITIVE = "positive"
-NEGATIVE = "negative"
-#: Label value of positive reviews in the processed dataset.
-POSITIVE_LABEL = 1
 
+@dataclass(frozen=True)
+class DecisionRule:
+    """Which label a row of probabilities gets.
 
-class ProbabilisticClassifier(Protocol):
-    """What the predictor needs from a model: scikit-learn's ``predict_proba``."""
+    Attributes
+    ----------
+    labels : tuple of str
+        The model's labels, in the order of its probability columns.
+    positive_label : str or None
+        Binary problems only: the label that ``threshold`` applies to. ``None``: argmax.
+    threshold : float
+        Probability of ``positive_label`` from which a text gets that label.
+    """
 
-    classes_: np.ndarray
+    labels: tuple[str, ...]
+    positive_label: str | None = None
+    threshold: float = 0.5
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities, one row per text."""
+    def __post_init__(self) -> None:
+        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"a classifier needs two or more distinct labels, got {self.labels}")
+        if self.positive_label is not None:
+            if len(self.labels) != 2 or self.positive_label not in self.labels:
+                raise ValueError(
+                    f"positive_label={self.positive_label!r} needs a binary problem with that "
+                    f"label; the labels are {list(self.labels)} (use null for argmax)"
+                )
+            if not 0.0 < self.threshold < 1.0:
+                raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
+
+    def codes(self, probabilities: np.ndarray) -> np.ndarray:
+        """The column (label index) chosen for each row."""
+        if self.positive_label is None:
+            return np.argmax(probabilities, axis=1)
+        positive = self.labels.index(self.positive_label)
+        return np.where(probabilities[:, positive] >= self.threshold, positive, 1 - positive)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values, as saved in the model's ``MLmodel``."""
+        return {"labels": list(self.labels), "positive_label": self.positive_label,
+                "threshold": self.threshold}
 
 
 @dataclass(frozen=True)
@@ -50,136 +84,99 @@ class ModelInfo:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class PreparedBatch:
-    """Texts made ready for a model's device half (see :meth:`SentimentPredictor.prepare`).
+class Prediction(NamedTuple):
+    """The model's answer for one text: its label, that label's probability, and all of them."""
 
-    Attributes
-    ----------
-    size : int
-        How many texts.
-    payload :
-        Cleaned texts, or what the model's ``prepare_batch`` made of them (picklable).
-    """
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+
+
+class PreparedBatch(NamedTuple):
+    """Texts made ready for a model's device half (see :meth:`Predictor.prepare`)."""
 
     size: int
     payload: Any
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """The model's answer for one review."""
-
-    probability: float
-    sentiment: str
-
-
-def sentiments(probabilities: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> list[str]:
-    """Apply the decision rule: at or above ``threshold`` is positive."""
-    return [POSITIVE if p >= threshold else NEGATIVE for p in probabilities]
-
-
-class SentimentPredictor:
-    """Predict review sentiment with a fitted classifier.
+class Predictor:
+    """A fitted model with its decision rule and provenance.
 
     Parameters
     ----------
-    model : ProbabilisticClassifier
-        A fitted pipeline taking cleaned texts (e.g. vectoriser + linear model).
+    model : model_io.Classifier
+        Takes cleaned texts; ``predict_proba`` gives one column per label.
+    rule : DecisionRule
+        The labels and how one is chosen.
     info : ModelInfo
-        Provenance of the model, reported by the API and batch records.
-    threshold : float
-        Probability of the positive class from which a review is positive.
+        Provenance, reported by the API and batch records.
     """
 
-    def __init__(
-        self,
-        model: ProbabilisticClassifier,
-        info: ModelInfo,
-        threshold: float = DEFAULT_THRESHOLD,
-    ) -> None:
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
-        classes = list(model.classes_)
-        if POSITIVE_LABEL not in classes:
-            raise ValueError(f"model classes {classes} lack the positive label {POSITIVE_LABEL}")
+    def __init__(self, model: model_io.Classifier, rule: DecisionRule, info: ModelInfo) -> None:
         self.model = model
+        self.rule = rule
         self.info = info
-        self.threshold = threshold
-        self._positive_column = classes.index(POSITIVE_LABEL)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels, in the order of the probability columns."""
+        return self.rule.labels
 
     @classmethod
-    def load(cls, uri: str | Path, threshold: float = DEFAULT_THRESHOLD) -> SentimentPredictor:
+    def load(cls, uri: str | Path) -> Predictor:
         """Load a model this project saved (any kind), from a folder or an MLflow URI.
 
-        Parameters
-        ----------
-        uri : str or Path
-            A local model folder (holding ``MLmodel``), or any MLflow model URI:
-            ``runs:/<run id>/model``, ``models:/<name>/<version>``,
-            ``models:/<name>@<alias>``, ``gs://...``.
-        threshold : float
-            See the class parameters.
+        Only this project's flavour is loaded (skops with a fixed allow-list, safetensors);
+        pickle and every other format are refused before any file is deserialised.
 
         Raises
         ------
         model_io.UnsafeModelError
-            The model is not this project's flavour (e.g. pickle) or holds untrusted types.
+            The model is not this project's flavour or holds untrusted types.
         """
-        # Only this project's flavour is loaded (skops with a fixed allow-list,
-        # safetensors); pickle and every other format are refused before any file of
-        # the model is deserialised (see model_io).
-        from .model_io import load_model  # pylint: disable=import-outside-toplevel
-
-        model = load_model(uri)
-        return cls(model, describe_model(str(uri)), threshold)
+        model, rule = model_io.load_model(uri)
+        return cls(model, DecisionRule(**rule), describe_model(str(uri)))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probability that each text is a positive review, in one vectorised call."""
-        if len(texts) == 0:
-            return np.empty(0, dtype=float)
-        return self.model.predict_proba(clean_texts(texts))[:, self._positive_column]
+        """Probabilities of each label for each text, in one vectorised call."""
+        return self.score(self.prepare(texts))
 
     @property
     def benefits_from_batching(self) -> bool:
-        """Whether joining texts into fewer, larger calls pays (a transformer's does).
-
-        True for the models that split their work in two (:meth:`prepare`,
-        :meth:`score`): a neural network's per-call cost dwarfs its per-text cost.
-        """
+        """Whether joining texts into fewer, larger calls pays (a transformer's does)."""
         return hasattr(self.model, "score_batch")
 
     def prepare(self, texts: Sequence[str]) -> PreparedBatch:
         """The CPU half of :meth:`predict_proba`, safe to run in another process.
 
-        Cleans the texts and, for a model that splits its work (the transformer and
-        the ensemble have ``prepare_batch`` and ``score_batch``), turns them into what its device
-        half needs (word-piece ids; the NBSVM's probabilities). Batch inference runs
-        this in worker processes while the process that owns the GPU scores.
+        Cleans the texts and, for a model that splits its work (``prepare_batch`` and
+        ``score_batch``: the transformer and the ensemble), turns them into what its
+        device half needs. Batch inference runs this in worker processes while the
+        process that owns the GPU scores.
         """
         cleaned = clean_texts(texts)
         prepare = getattr(self.model, "prepare_batch", None)
-        if prepare is None or not cleaned:
-            return PreparedBatch(len(cleaned), cleaned)
-        return PreparedBatch(len(cleaned), prepare(cleaned))
+        return PreparedBatch(len(cleaned), prepare(cleaned) if prepare and cleaned else cleaned)
 
     def score(self, batch: PreparedBatch) -> np.ndarray:
-        """P(positive) of a :meth:`prepare`'d batch: the same as :meth:`predict_proba`."""
+        """Probabilities of a :meth:`prepare`'d batch: the same as :meth:`predict_proba`."""
         if batch.size == 0:
-            return np.empty(0, dtype=float)
-        score = getattr(self.model, "score_batch", None)
-        if score is None:
-            return self.model.predict_proba(batch.payload)[:, self._positive_column]
-        return score(batch.payload)[:, self._positive_column]
+            return np.empty((0, len(self.labels)))
+        score = getattr(self.model, "score_batch", None) or self.model.predict_proba
+        return np.asarray(score(batch.payload))
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """Probability and sentiment for each text."""
+        """Label and probabilities of each text."""
         return self.decide(self.predict_proba(texts))
 
     def decide(self, probabilities: np.ndarray) -> list[Prediction]:
-        """Probability and sentiment for each P(positive), by this predictor's threshold."""
-        labels = sentiments(probabilities, self.threshold)
-        return [Prediction(float(p), label) for p, label in zip(probabilities, labels, strict=True)]
+        """Apply the decision rule to rows of probabilities."""
+        labels = self.labels
+        return [
+            Prediction(labels[code], float(row[code]), dict(zip(labels, map(float, row),
+                                                                strict=True)))
+            for code, row in zip(self.rule.codes(probabilities), probabilities, strict=True)
+        ]
 
 
 def describe_model(uri: str) -> ModelInfo:
@@ -188,25 +185,20 @@ def describe_model(uri: str) -> ModelInfo:
     Lookups that fail (no tracking server, a plain folder) leave fields empty:
     a model that loads is served even when its provenance is unknown.
     """
-    import mlflow  # pylint: disable=import-outside-toplevel
-    from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
-
     try:
         if uri.startswith("models:/"):
             name, _, ref = uri.removeprefix("models:/").partition("@")
             client = mlflow.MlflowClient()
             if ref:
-                mv = client.get_model_version_by_alias(name, ref)
-                return ModelInfo(uri, mv.run_id, name, str(mv.version), ref)
-            name, _, version = name.partition("/")
-            mv = client.get_model_version(name, version)
-            return ModelInfo(uri, mv.run_id, name, str(mv.version))
+                version = client.get_model_version_by_alias(name, ref)
+                return ModelInfo(uri, version.run_id, name, str(version.version), ref)
+            name, _, number = name.partition("/")
+            version = client.get_model_version(name, number)
+            return ModelInfo(uri, version.run_id, name, str(version.version))
         if uri.startswith("runs:/"):
             return ModelInfo(uri, run_id=uri.removeprefix("runs:/").split("/", 1)[0])
-        local = Path(uri)
-        if (local / "MLmodel").exists():
-            meta: Any = mlflow.models.Model.load(str(local))
-            return ModelInfo(uri, run_id=getattr(meta, "run_id", None))
+        if (Path(uri) / "MLmodel").exists():
+            return ModelInfo(uri, run_id=getattr(mlflow.models.Model.load(uri), "run_id", None))
     except MlflowException as error:
         LOGGER.warning("Could not look up the provenance of %s: %s", uri, error)
     return ModelInfo(uri)

@@ -4,7 +4,8 @@ One run: load the processed dataset, hold out a stratified validation split
 of train, fit the model, evaluate it on validation (and on test, outside
 sweeps), then either log everything to MLflow (params, metrics, plots,
 dataset lineage, the model with its signature, a registry version) or save
-the model under ``models/``.
+the model under ``models/``. The labels come from the dataset's manifest; the
+decision rule (``train.positive_label``, ``train.threshold``) is saved with the model.
 """
 
 from __future__ import annotations
@@ -15,22 +16,28 @@ import os
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import mlflow
 import numpy as np
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.models import infer_signature
 from sklearn.model_selection import train_test_split
 
+from ..configuration import ConfigError
 from ..data_prep.processed_dataset import load_manifest, load_split
-from ..general_utils import setup_logging, staged_folder
+from ..general_utils import staged_folder
 from . import model_io, tracking
-from .evaluation import close_figures, evaluate, evaluation_figures
+from .evaluation import Evaluation, close_figures, evaluate, evaluation_figures
 from .nbsvm import fit_nbsvm
-from .predictor import ModelInfo, SentimentPredictor
+from .predictor import DecisionRule, ModelInfo, Predictor
+from .pyfunc import PyfuncModel
 from .training_config import EnsembleConfig, NbsvmConfig, TrainConfig, TransformerConfig
 
 LOGGER = logging.getLogger(__name__)
@@ -38,54 +45,73 @@ LOGGER = logging.getLogger(__name__)
 MODEL_KIND = "model"
 #: Name of the model inside each MLflow run.
 MODEL_ARTIFACT = "model"
-#: Reviews stored as the model's input example.
+#: Texts stored as the model's input example.
 N_EXAMPLES = 3
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Train, validation and (optionally) test texts and labels."""
+    """Train, validation and (optionally) test splits, and the labels they use."""
 
     train: pd.DataFrame
     val: pd.DataFrame
     test: pd.DataFrame | None
     manifest: dict[str, Any]
+    labels: tuple[str, ...]
+
+    def codes(self, frame: pd.DataFrame) -> np.ndarray:
+        """The label index (into :attr:`labels`) of each row of ``frame``."""
+        return frame["label"].map({label: i for i, label in enumerate(self.labels)}).to_numpy()
+
+    def example(self) -> list[str]:
+        """A few validation texts: the model's input example and the base of its signature."""
+        return _texts(self.val.head(N_EXAMPLES))
 
 
-@dataclass
-class TrainingResult:  # pylint: disable=too-many-instance-attributes
+class TrainingResult(NamedTuple):
     """Outcome of one training run."""
 
     metrics: dict[str, float]
     objective: float
     model_uri: str
-    run_id: str | None = None
-    experiment_id: str | None = None
-    tracking_uri: str | None = None
-    registered_model: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
+    run_id: str | None
+    tracking_uri: str | None
+    registered_model: str | None
+    seconds: float
 
 
-def load_training_data(
-    data_path: str, val_split: float, seed: int, with_test: bool = True
-) -> TrainingData:
+class FittedModels(NamedTuple):
+    """The model scored on validation, the one saved, and what fitting them logged."""
+
+    val_model: Any
+    final_model: Any
+    metrics: dict[str, float] | None = None
+
+
+def decision_rule(cfg: TrainConfig, manifest: dict[str, Any]) -> DecisionRule:
+    """The dataset's labels with the configured rule; a rule that does not fit is a ConfigError."""
+    try:
+        return DecisionRule(tuple(manifest["labels"]), cfg.positive_label, cfg.threshold)
+    except ValueError as error:
+        raise ConfigError(f"train.positive_label: {error}") from None
+
+
+def load_training_data(cfg: TrainConfig, manifest: dict[str, Any], with_test: bool) -> TrainingData:
     """Load the processed dataset and split validation off train.
 
-    The split is stratified and shuffled with ``seed`` (the raw folders list
-    every positive review before every negative one).
+    The split is stratified and shuffled with ``cfg.seed`` (raw folders list the
+    texts of one label after another).
     """
-    if not 0.0 < val_split < 1.0:
-        raise ValueError(f"train.val_split must be between 0 and 1, got {val_split}")
-    manifest = load_manifest(data_path)
-    frame = load_split(data_path, "train")
+    frame = load_split(cfg.data_path, "train")
     train, val = train_test_split(
-        frame, test_size=val_split, stratify=frame["label"], shuffle=True, random_state=seed
+        frame, test_size=cfg.val_split, stratify=frame["label"], shuffle=True,
+        random_state=cfg.seed,
     )
     if with_test and "test" not in manifest["files"]:
-        LOGGER.warning("The dataset at %s has no test split: no test metrics.", data_path)
+        LOGGER.warning("The dataset at %s has no test split: no test metrics.", cfg.data_path)
         with_test = False
-    test = load_split(data_path, "test") if with_test else None
-    return TrainingData(train, val, test, manifest)
+    test = load_split(cfg.data_path, "test") if with_test else None
+    return TrainingData(train, val, test, manifest, tuple(manifest["labels"]))
 
 
 def _sweep_trial() -> bool:
@@ -100,7 +126,19 @@ def _local_model_dir(cfg: TrainConfig) -> Path:
     return Path(cfg.local_model_dir)
 
 
-def save_model_atomically(model: Any, destination: Path, input_example: np.ndarray) -> None:
+def _texts(frame: pd.DataFrame) -> list[str]:
+    return frame["text"].astype(str).tolist()
+
+
+def _signature(model: Any, rule: DecisionRule, example: list[str]) -> Any:
+    """Input: texts; output: what ``mlflow.pyfunc`` gives (label, probabilities)."""
+    pyfunc = PyfuncModel(Predictor(model, rule, ModelInfo("in-memory")))
+    return infer_signature(example, pyfunc.predict(example))
+
+
+def save_model_atomically(
+    model: Any, rule: DecisionRule, destination: Path, example: list[str]
+) -> None:
     """Save in MLflow's model format (this project's flavour, no pickle).
 
     The folder is complete or left as it was. Only a model folder this pipeline saved
@@ -108,25 +146,12 @@ def save_model_atomically(model: Any, destination: Path, input_example: np.ndarr
     (:class:`~..general_utils.UnownedDestinationError`), never deleted.
     """
     with staged_folder(destination, MODEL_KIND) as staging:
-        model_io.save_model(
-            model, staging, signature=_signature(model, input_example), input_example=input_example
-        )
-
-
-def _texts(frame: pd.DataFrame) -> list[str]:
-    return frame["text"].astype(str).tolist()
-
-
-def _signature(model: Any, example: np.ndarray) -> Any:
-    """Input: review texts; output: P(positive) per review."""
-    from mlflow.models import infer_signature  # pylint: disable=import-outside-toplevel
-
-    column = list(model.classes_).index(1)
-    return infer_signature(example, np.asarray(model.predict_proba(list(example)))[:, column])
+        model_io.save_model(model, staging, rule.as_dict(),
+                            signature=_signature(model, rule, example), input_example=example)
 
 
 @contextlib.contextmanager
-def _tracked_run(cfg: TrainConfig, state: dict[str, Any]) -> Iterator[Any]:
+def _tracked_run(cfg: TrainConfig) -> Iterator[Any]:
     """An MLflow run (or nothing when tracking is off) that always ends.
 
     ``tracking.tracked_run`` ends it FINISHED, FAILED on an exception, or KILLED
@@ -135,12 +160,9 @@ def _tracked_run(cfg: TrainConfig, state: dict[str, Any]) -> Iterator[Any]:
     if not cfg.setup_mlflow:
         yield None
         return
-    import mlflow  # pylint: disable=import-outside-toplevel
-
     experiment_id = tracking.configure_tracking(
         cfg.mlflow_tracking_uri, cfg.mlflow_exp_name, cfg.mlflow_artifact_location
     )
-    state["experiment_id"] = experiment_id
     hptuning_tag = os.environ.get(tracking.HPTUNING_TAG_ENV) or None
     parent = None
     tags = tracking.run_tags(hptuning_tag)
@@ -158,26 +180,8 @@ def _tracked_run(cfg: TrainConfig, state: dict[str, Any]) -> Iterator[Any]:
         yield run
 
 
-def _log_run(
-    cfg: TrainConfig,
-    data: TrainingData,
-    model: Any,
-    metrics: dict[str, float],
-    figures: dict[str, Any],
-) -> tuple[str, str | None]:
-    """Log params, lineage, metrics, plots and the model to the active run.
-
-    Returns
-    -------
-    model_uri, registered : str, str or None
-        The logged model's URI and ``name/version`` when registered.
-    """
-    # pylint: disable=import-outside-toplevel
-    import mlflow
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
-    from mlflow.data.meta_dataset import MetaDataset
-
-    manifest = data.manifest
+def _log_dataset(cfg: TrainConfig, manifest: dict[str, Any]) -> None:
+    """Log the processed dataset as the run's input (lineage), with its manifest."""
     source = str(cfg.data_path)
     with warnings.catch_warnings():
         # Local paths match two equivalent source types; MLflow warns and picks one.
@@ -186,81 +190,68 @@ def _log_run(
             source if "://" in source else str(Path(source).resolve())
         )
     dataset = MetaDataset(
-        dataset_source,
-        name=Path(source.rstrip("/")).name,
-        digest=manifest["content_sha256"][:32],
+        dataset_source, name=Path(source.rstrip("/")).name, digest=manifest["content_sha256"][:32]
     )
     # Parallel sweep workers log the same dataset at the same moment: see the helper.
     tracking.retry_on_unique_conflict(lambda: mlflow.log_input(dataset, context="training"))
-    mlflow.set_tags(
-        {"dataset_sha256": manifest["content_sha256"], "dataset_path": source}
-    )
+    mlflow.set_tags({"dataset_sha256": manifest["content_sha256"], "dataset_path": source})
     mlflow.log_dict(manifest, "dataset/manifest.json")
-    mlflow.log_metrics(metrics)
-    for name, figure in figures.items():
-        mlflow.log_figure(figure, f"plots/{name}")
-    example = np.array(_texts(data.val.head(N_EXAMPLES)), dtype=object)
-    info = model_io.log_model(model, MODEL_ARTIFACT, _signature(model, example), example)
-    mlflow.set_tag(tracking.MODEL_URI_TAG, info.model_uri)
-    registered = None
-    if cfg.register_model:
-        version = tracking.register_model(info.model_uri, cfg.registered_model_name)
-        registered = f"{cfg.registered_model_name}/{version}"
-    return info.model_uri, registered
 
 
-def _evaluate_splits(
-    val_model: Any, final_model: Any, data: TrainingData
-) -> tuple[dict[str, float], tuple[np.ndarray, np.ndarray, float, str]]:
-    """Validation metrics of ``val_model`` and test metrics of ``final_model``.
-
-    They differ when the final model is refit on train + validation: validation
-    then scores the model fitted on train alone (the one that was chosen).
-    Returns the metrics and the arguments of :func:`evaluation_figures` for the
-    last split evaluated (test when there is one).
-    """
-    metrics: dict[str, float] = {}
-    plotted: tuple[np.ndarray, np.ndarray, float, str] | None = None
-    for split, frame, model in (("val", data.val, val_model), ("test", data.test, final_model)):
-        if frame is None:
-            continue
-        predictor = SentimentPredictor(model, ModelInfo(uri="in-memory"))
-        labels = frame["label"].to_numpy()
-        split_metrics, probabilities = evaluate(predictor, _texts(frame), labels, split)
-        metrics.update(split_metrics)
-        plotted = (labels, probabilities, predictor.threshold, split)
-    assert plotted is not None  # the validation split always exists
-    return metrics, plotted
-
-
-def train_and_report(cfg: TrainConfig) -> float:
-    """What the entry scripts run: set up logging, train, log the summary.
+def _log_run(  # pylint: disable=too-many-arguments
+    cfg: TrainConfig,
+    data: TrainingData,
+    model: Any,
+    rule: DecisionRule,
+    metrics: dict[str, float],
+    figures: dict[str, Any],
+) -> tuple[str, str | None]:
+    """Log lineage, metrics, plots and the model to the active run.
 
     Returns
     -------
-    float
-        The validation objective (what a sweep maximises).
+    model_uri, registered : str, str or None
+        The logged model's URI and ``name/version`` when registered.
     """
-    setup_logging()
-    result = run_training(cfg)
-    LOGGER.info(summarise(result))
-    return result.objective
+    _log_dataset(cfg, data.manifest)
+    mlflow.log_metrics(metrics)
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}")
+    example = data.example()
+    info = model_io.log_model(model, MODEL_ARTIFACT, rule.as_dict(),
+                              _signature(model, rule, example), example)
+    mlflow.set_tag(tracking.MODEL_URI_TAG, info.model_uri)
+    if not cfg.register_model:
+        return info.model_uri, None
+    version = tracking.register_model(info.model_uri, cfg.registered_model_name)
+    return info.model_uri, f"{cfg.registered_model_name}/{version}"
 
 
-@dataclass
-class FittedModels:
-    """The model scored on validation, the one saved, and what fitting them logged."""
+def _evaluate_splits(
+    fitted: FittedModels, data: TrainingData, rule: DecisionRule
+) -> tuple[dict[str, float], Predictor, Evaluation]:
+    """Validation metrics of the validated model and test metrics of the final one.
 
-    val_model: Any
-    final_model: Any
-    metrics: dict[str, float] = field(default_factory=dict)
+    They differ when the final model is refit on train + validation: validation
+    then scores the model fitted on train alone (the one that was chosen). Also
+    returns the predictor and evaluation of the last split (test when there is one),
+    for the plots.
+    """
+    metrics: dict[str, float] = {}
+    for split, frame, model in (("val", data.val, fitted.val_model),
+                                ("test", data.test, fitted.final_model)):
+        if frame is None:
+            continue
+        predictor = Predictor(model, rule, ModelInfo(uri="in-memory"))
+        evaluation = evaluate(predictor, _texts(frame), data.codes(frame), split)
+        metrics.update(evaluation.metrics)
+    return metrics, predictor, evaluation
 
 
 def _epoch_logger(run: Any, prefix: str) -> Any:
     """Log a transformer's per-epoch metrics to the run, one MLflow step per epoch."""
     if run is None:
         return None
-    import mlflow  # pylint: disable=import-outside-toplevel
 
     def log(epoch: int, metrics: dict[str, float]) -> None:
         mlflow.log_metrics({f"{prefix}{k}": v for k, v in metrics.items()}, step=epoch)
@@ -270,25 +261,23 @@ def _epoch_logger(run: Any, prefix: str) -> Any:
 
 def _fit_nbsvm(cfg: NbsvmConfig, data: TrainingData, seed: int) -> FittedModels:
     """Fit on train (scored on validation), then refit on train + validation if configured."""
-    model = fit_nbsvm(_texts(data.train), data.train["label"].to_numpy(), cfg, seed)
+    model = fit_nbsvm(_texts(data.train), data.codes(data.train), cfg, seed)
     if not cfg.refit_on_all_train:
         return FittedModels(model, model)
     everything = pd.concat([data.train, data.val])
-    LOGGER.info("Refitting the NBSVM on train + validation (%d reviews).", len(everything))
-    final = fit_nbsvm(_texts(everything), everything["label"].to_numpy(), cfg, seed)
-    return FittedModels(model, final)
+    LOGGER.info("Refitting the NBSVM on train + validation (%d texts).", len(everything))
+    return FittedModels(model, fit_nbsvm(_texts(everything), data.codes(everything), cfg, seed))
 
 
-def _fit_transformer(
+def _fit_transformer(  # pylint: disable=too-many-arguments
     cfg: TransformerConfig, data: TrainingData, seed: int, run: Any, base: str, prefix: str
 ) -> FittedModels:
-    # pylint: disable=import-outside-toplevel
-    from .transformer import fit_transformer
+    from .transformer import fit_transformer  # pylint: disable=import-outside-toplevel
 
     model = fit_transformer(
-        _texts(data.train), data.train["label"].to_numpy(),
-        _texts(data.val), data.val["label"].to_numpy(),
-        cfg, seed=seed, on_epoch=_epoch_logger(run, prefix), base=base,
+        _texts(data.train), data.codes(data.train), _texts(data.val), data.codes(data.val),
+        cfg, num_labels=len(data.labels), seed=seed, on_epoch=_epoch_logger(run, prefix),
+        base=base,
     )
     return FittedModels(model, model)
 
@@ -297,8 +286,7 @@ def _fit_ensemble(
     cfg: EnsembleConfig, data: TrainingData, seed: int, run: Any, base: str
 ) -> FittedModels:
     """Both members on train, the weight chosen on validation, NBSVM refit if configured."""
-    # pylint: disable=import-outside-toplevel
-    from .ensemble import EnsembleModel, choose_weight, positive_probability
+    from .ensemble import EnsembleModel, choose_weight  # pylint: disable=import-outside-toplevel
 
     nbsvm = _fit_nbsvm(cfg.nbsvm, data, seed)
     transformer = _fit_transformer(
@@ -306,10 +294,8 @@ def _fit_ensemble(
     ).final_model
     val_texts = _texts(data.val)
     weight, accuracies = choose_weight(
-        positive_probability(nbsvm.val_model, val_texts),
-        positive_probability(transformer, val_texts),
-        data.val["label"].to_numpy(),
-        cfg.weights,
+        nbsvm.val_model.predict_proba(val_texts), transformer.predict_proba(val_texts),
+        data.codes(data.val), cfg.weights,
     )
     LOGGER.info("Ensemble weight of the transformer: %.2f (validation accuracy by weight: %s)",
                 weight, ", ".join(f"{w:.2f}={a:.4f}" for w, a in accuracies.items()))
@@ -331,7 +317,7 @@ def _resolve_base(cfg: TrainConfig) -> str | None:
     try:
         from .transformer import choose_device, resolve_base_model
     except ImportError as error:
-        raise ImportError(
+        raise ConfigError(
             f"train.model.kind={cfg.model.kind} needs the neural extra: "
             f"pip install '.[neural]' ({error})"
         ) from None
@@ -349,6 +335,27 @@ def _fit(cfg: TrainConfig, data: TrainingData, run: Any, base: str | None) -> Fi
     return _fit_ensemble(model_cfg, data, cfg.seed, run, base)
 
 
+def _keep(  # pylint: disable=too-many-arguments
+    cfg: TrainConfig, data: TrainingData, fitted: FittedModels, rule: DecisionRule,
+    metrics: dict[str, float], plotted: tuple[Predictor, Evaluation], run: Any,
+) -> tuple[str, str | None]:
+    """Save the final model locally, or log it to the run; its URI and registry version."""
+    model, example = fitted.final_model, data.example()
+    if run is None:
+        folder = _local_model_dir(cfg)
+        save_model_atomically(model, rule, folder, example)
+        return str(folder), None
+    figures = evaluation_figures(*plotted)
+    try:
+        with tracking.keep_model_if_logging_fails(  # if the tracking server fails mid-logging
+            lambda folder: save_model_atomically(model, rule, folder, example),
+            _local_model_dir(cfg),
+        ):
+            return _log_run(cfg, data, model, rule, metrics, figures)
+    finally:
+        close_figures(figures)
+
+
 def run_training(cfg: TrainConfig) -> TrainingResult:
     """Train, evaluate and track (or save) one model as configured.
 
@@ -364,77 +371,47 @@ def run_training(cfg: TrainConfig) -> TrainingResult:
         maximises (a validation metric: the test split is never used to choose
         a model).
     """
-    timings: dict[str, float] = {}
     start = time.perf_counter()
-    state: dict[str, Any] = {}
-    load_manifest(cfg.data_path)  # no dataset: a usage error, before any run
+    manifest = load_manifest(cfg.data_path)  # no dataset: a usage error, before any run
+    rule = decision_rule(cfg, manifest)
     base = _resolve_base(cfg)  # no base model or a wrong hash: also before any run
     # Everything after the tracking check runs inside the MLflow run, so any
     # failure (unreadable data, a crash while fitting) is recorded as a FAILED run.
-    with _tracked_run(cfg, state) as run:
-        with_test = cfg.evaluate_test and not _sweep_trial()
-        data = load_training_data(cfg.data_path, cfg.val_split, cfg.seed, with_test)
-        timings["load_seconds"] = time.perf_counter() - start
+    with _tracked_run(cfg) as run:
+        data = load_training_data(cfg, manifest, cfg.evaluate_test and not _sweep_trial())
         LOGGER.info(
-            "Training a %s model on %d reviews, validating on %d%s.",
-            cfg.model.kind, len(data.train), len(data.val),
+            "Training a %s model on %d texts (labels %s), validating on %d%s.",
+            cfg.model.kind, len(data.train), ", ".join(data.labels), len(data.val),
             f", testing on {len(data.test)}" if data.test is not None else "",
         )
         tick = time.perf_counter()
         fitted = _fit(cfg, data, run, base)
-        timings["fit_seconds"] = time.perf_counter() - tick
-        metrics, plotted = _evaluate_splits(fitted.val_model, fitted.final_model, data)
-        metrics.update(fitted.metrics)
-        metrics["fit_seconds"] = timings["fit_seconds"]
+        metrics, *plotted = _evaluate_splits(fitted, data, rule)
+        metrics.update(fitted.metrics or {}, fit_seconds=time.perf_counter() - tick)
         LOGGER.info("Metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-        if run is None:
-            model_dir = _local_model_dir(cfg)
-            save_model_atomically(
-                fitted.final_model, model_dir,
-                np.array(_texts(data.val.head(N_EXAMPLES)), dtype=object),
-            )
-            model_uri, registered = str(model_dir), None
-        else:
-            figures = evaluation_figures(*plotted)
-            example = np.array(_texts(data.val.head(N_EXAMPLES)))
-            save_here = _local_model_dir(cfg)  # if the tracking server fails mid-logging
-            try:
-                with tracking.keep_model_if_logging_fails(
-                    lambda folder: save_model_atomically(fitted.final_model, folder, example),
-                    save_here,
-                ):
-                    model_uri, registered = _log_run(
-                        cfg, data, fitted.final_model, metrics, figures
-                    )
-            finally:
-                close_figures(figures)
-    timings["total_seconds"] = time.perf_counter() - start
+        model_uri, registered = _keep(cfg, data, fitted, rule, metrics, tuple(plotted), run)
     return TrainingResult(
-        metrics=metrics,
-        objective=metrics[cfg.objective_metric],
-        model_uri=model_uri,
-        run_id=run.info.run_id if run is not None else None,
-        experiment_id=state.get("experiment_id"),
-        tracking_uri=cfg.mlflow_tracking_uri if run is not None else None,
-        registered_model=registered,
-        timings=timings,
+        metrics, metrics[cfg.objective_metric], model_uri,
+        run.info.run_id if run is not None else None,
+        cfg.mlflow_tracking_uri if run is not None else None,
+        registered, time.perf_counter() - start,
     )
 
 
 def summarise(result: TrainingResult) -> str:
     """A closing summary: metrics, where the model and run are, how to look at them."""
-    lines = [f"Training finished in {result.timings.get('total_seconds', 0.0):.1f} s."]
+    lines = [f"Training finished in {result.seconds:.1f} s."]
     lines += [f"  {name:<16} {value:.4f}" for name, value in result.metrics.items()]
     if result.run_id is None:
         lines.append(f"  Model saved to {result.model_uri} (MLflow model format).")
         lines.append("  Tracking was off (train.setup_mlflow=false).")
+        return "\n".join(lines)
+    lines.append(f"  MLflow run {result.run_id}")
+    lines.append(f"  Model: runs:/{result.run_id}/{MODEL_ARTIFACT}  ({result.model_uri})")
+    if result.registered_model:
+        lines.append(f"  Registered as models:/{result.registered_model}")
+    if result.tracking_uri and not result.tracking_uri.startswith(("http://", "https://")):
+        lines.append(f"  See it with: mlflow ui --backend-store-uri {result.tracking_uri}")
     else:
-        lines.append(f"  MLflow run {result.run_id} (experiment {result.experiment_id})")
-        lines.append(f"  Model: runs:/{result.run_id}/{MODEL_ARTIFACT}  ({result.model_uri})")
-        if result.registered_model:
-            lines.append(f"  Registered as models:/{result.registered_model}")
-        if result.tracking_uri and not result.tracking_uri.startswith(("http://", "https://")):
-            lines.append(f"  See it with: mlflow ui --backend-store-uri {result.tracking_uri}")
-        else:
-            lines.append(f"  See it at {result.tracking_uri}")
+        lines.append(f"  See it at {result.tracking_uri}")
     return "\n".join(lines)

@@ -3,7 +3,8 @@
 Hydra composes the config (``conf/base/pipelines.yaml`` plus one option of the
 ``model`` group, ``conf/model/<option>.yaml``); the entry scripts validate the
 ``train`` section once with :func:`train_config` and hand the frozen result to
-the library. ``train.model.kind`` says which option's schema applies, so a key
+the library. The defaults live in the YAML files only: every key is required here.
+``train.model.kind`` says which option's schema applies, so a key
 of another option (``train.model.C`` with ``model=transformer``) is an error
 that names the key.
 
@@ -20,8 +21,6 @@ from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from ..configuration import FrozenConfig, typed_section
 
-#: P(positive) from which a review is positive (the decision rule lives in predictor.py).
-DEFAULT_THRESHOLD = 0.5
 #: ``base_model`` value that means the pretrained copy shipped in the ``[neural]`` extra.
 PACKAGED_BASE_MODEL = "packaged:all-MiniLM-L6-v2"
 
@@ -45,13 +44,13 @@ class NbsvmConfig(FrozenConfig):
         After validation, fit the saved model again on train + validation.
     """
 
-    kind: Literal["nbsvm"] = "nbsvm"
-    ngram_max: Annotated[int, Field(ge=1, le=4)] = 2
-    hash_bits: Annotated[int, Field(ge=10, le=26)] = 22
-    C: PositiveFloat = 1.0  # pylint: disable=invalid-name
-    nb_alpha: PositiveFloat = 1.0
-    max_iter: PositiveInt = 1000
-    refit_on_all_train: bool = True
+    kind: Literal["nbsvm"]
+    ngram_max: Annotated[int, Field(ge=1, le=4)]
+    hash_bits: Annotated[int, Field(ge=10, le=26)]
+    C: PositiveFloat  # pylint: disable=invalid-name
+    nb_alpha: PositiveFloat
+    max_iter: PositiveInt
+    refit_on_all_train: bool
 
 
 class TransformerConfig(FrozenConfig):  # pylint: disable=too-many-instance-attributes
@@ -79,19 +78,19 @@ class TransformerConfig(FrozenConfig):  # pylint: disable=too-many-instance-attr
         A progress bar per epoch.
     """
 
-    kind: Literal["transformer"] = "transformer"
-    base_model: str = PACKAGED_BASE_MODEL
-    base_model_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
-    max_tokens: Annotated[int, Field(ge=8, le=512)] = 320
-    head_tokens: Annotated[int, Field(ge=0)] = 96
-    epochs: Annotated[int, Field(ge=1, le=100)] = 3
-    batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
-    learning_rate: PositiveFloat = 1e-4
-    weight_decay: Annotated[float, Field(ge=0.0)] = 0.01
-    warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.06
-    device: Literal["auto", "cuda", "cpu"] = "auto"
-    eval_batch_size: Annotated[int, Field(ge=1, le=8192)] = 256
-    progress: bool = True
+    kind: Literal["transformer"]
+    base_model: str
+    base_model_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None
+    max_tokens: Annotated[int, Field(ge=8, le=512)]
+    head_tokens: Annotated[int, Field(ge=0)]
+    epochs: Annotated[int, Field(ge=1, le=100)]
+    batch_size: Annotated[int, Field(ge=1, le=4096)]
+    learning_rate: PositiveFloat
+    weight_decay: Annotated[float, Field(ge=0.0)]
+    warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)]
+    device: Literal["auto", "cuda", "cpu"]
+    eval_batch_size: Annotated[int, Field(ge=1, le=8192)]
+    progress: bool
 
     @model_validator(mode="after")
     def _head_fits(self) -> TransformerConfig:
@@ -115,12 +114,12 @@ class EnsembleConfig(FrozenConfig):
         with the best validation accuracy is kept (ties: the one closest to 0.5).
     """
 
-    kind: Literal["ensemble"] = "ensemble"
-    nbsvm: NbsvmConfig = NbsvmConfig()
-    transformer: TransformerConfig = TransformerConfig()
+    kind: Literal["ensemble"]
+    nbsvm: NbsvmConfig
+    transformer: TransformerConfig
     weights: Annotated[
         tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...], Field(min_length=1)
-    ] = (0.3, 0.4, 0.5, 0.6, 0.7)
+    ]
 
 
 ModelConfig = Annotated[
@@ -129,22 +128,29 @@ ModelConfig = Annotated[
 
 
 class TrainConfig(FrozenConfig):  # pylint: disable=too-many-instance-attributes
-    """The ``train`` section (see ``conf/base/pipelines.yaml`` for each key)."""
+    """The ``train`` section (see ``conf/base/pipelines.yaml`` for each key).
+
+    ``positive_label`` and ``threshold`` are the decision rule saved with the model
+    (see :class:`.predictor.DecisionRule`): checked against the data's labels at the
+    start of training.
+    """
 
     data_path: str
-    val_split: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
-    seed: int = 42
-    model: ModelConfig = NbsvmConfig()
-    evaluate_test: bool = True
-    objective_metric: str = "val_accuracy"
-    local_model_dir: str = "models/model"
-    setup_mlflow: bool = True
-    mlflow_autolog: bool = False
-    mlflow_tracking_uri: str = "sqlite:///mlflow.db"
-    mlflow_artifact_location: str | None = "mlartifacts"
-    mlflow_exp_name: str = "sentiment-classification"
-    register_model: bool = True
-    registered_model_name: str = "sentiment-model"
+    val_split: Annotated[float, Field(gt=0.0, lt=1.0)]
+    seed: int
+    model: ModelConfig
+    evaluate_test: bool
+    objective_metric: str
+    local_model_dir: str
+    setup_mlflow: bool
+    mlflow_autolog: bool
+    mlflow_tracking_uri: str
+    mlflow_artifact_location: str | None
+    mlflow_exp_name: str
+    register_model: bool
+    registered_model_name: str
+    positive_label: str | None
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)]
 
     @model_validator(mode="after")
     def _objective_is_validation(self) -> TrainConfig:
@@ -161,7 +167,7 @@ class TrainConfig(FrozenConfig):  # pylint: disable=too-many-instance-attributes
 
 
 class _NbsvmTrain(TrainConfig):
-    model: NbsvmConfig = NbsvmConfig()
+    model: NbsvmConfig
 
 
 class _TransformerTrain(TrainConfig):

@@ -1,9 +1,9 @@
-"""A pretrained transformer encoder fine-tuned for sentiment (``model=transformer``).
+"""A pretrained transformer encoder fine-tuned to classify texts (``model=transformer``).
 
-Mean pooling over the encoder's last hidden states, then a linear head with two
-outputs; AdamW with a linear warm-up then linear decay; bf16 autocast on CUDA,
+Mean pooling over the encoder's last hidden states, then a linear head with one
+output per label; AdamW with a linear warm-up then linear decay; bf16 autocast on CUDA,
 fp32 on the CPU. Long reviews keep their first ``head_tokens`` word pieces and
-their last ones (the verdict is often at the end).
+their last ones (a review's verdict is often at the end).
 
 Needs the ``[neural]`` extra (torch, transformers, safetensors and the packaged
 pretrained weights). Saved as safetensors + tokenizer files + a JSON of
@@ -30,7 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 
-from .training_config import DEFAULT_THRESHOLD, PACKAGED_BASE_MODEL, TransformerConfig
+from .training_config import PACKAGED_BASE_MODEL, TransformerConfig
 
 LOGGER = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ ENCODER_DIR = "encoder"
 TOKENIZER_DIR = "tokenizer"
 HEAD_FILE = "head.safetensors"
 SETTINGS_FILE = "settings.json"
-CLASSES = np.array([0, 1])
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
@@ -140,13 +139,6 @@ def choose_device(setting: str) -> torch.device:
     return torch.device("cpu")
 
 
-def limit_cpu_threads(workers: int) -> int:
-    """Share the CPU cores between ``workers`` processes; returns this one's threads."""
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
-    torch.set_num_threads(threads)
-    return threads
-
-
 @dataclass(frozen=True)
 class EncodingSettings:
     """How reviews become word pieces, saved with the model."""
@@ -192,16 +184,16 @@ def collate(
     return ids, mask
 
 
-class SentimentNetwork(nn.Module):
-    """Encoder, mean pooling over real tokens, linear head with two logits."""
+class ClassifierNetwork(nn.Module):
+    """Encoder, mean pooling over real tokens, linear head with one logit per label."""
 
-    def __init__(self, encoder: nn.Module) -> None:
+    def __init__(self, encoder: nn.Module, num_labels: int) -> None:
         super().__init__()
         self.encoder = encoder
-        self.head = nn.Linear(int(encoder.config.hidden_size), 2)
+        self.head = nn.Linear(int(encoder.config.hidden_size), num_labels)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Logits (negative, positive) of a padded batch."""
+        """Logits (one per label) of a padded batch."""
         hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
@@ -215,7 +207,7 @@ class TransformerModel:
     ----------
     tokenizer :
         The encoder's (fast) tokenizer.
-    network : SentimentNetwork
+    network : ClassifierNetwork
         Encoder and head.
     settings : EncodingSettings
         Truncation and batch size.
@@ -226,14 +218,13 @@ class TransformerModel:
     kind = "transformer"
 
     def __init__(
-        self, tokenizer: Any, network: SentimentNetwork, settings: EncodingSettings,
+        self, tokenizer: Any, network: ClassifierNetwork, settings: EncodingSettings,
         device: torch.device,
     ) -> None:
         self.tokenizer = tokenizer
         self.network = network.to(device)
         self.settings = settings
         self.device = device
-        self.classes_ = CLASSES
 
     def autocast(self) -> Any:
         """bf16 autocast on CUDA; a no-op on the CPU."""
@@ -241,8 +232,8 @@ class TransformerModel:
 
     @torch.inference_mode()
     def predict_proba_encoded(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-        """Class probabilities of already encoded reviews, in batches sorted by length."""
-        result = np.empty((len(sequences), 2), dtype=np.float64)
+        """Label probabilities of already encoded texts, in batches sorted by length."""
+        result = np.empty((len(sequences), self.network.head.out_features), dtype=np.float64)
         if not sequences:
             return result
         self.network.eval()
@@ -257,7 +248,7 @@ class TransformerModel:
         return result
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities (negative, positive) of cleaned texts."""
+        """Label probabilities of cleaned texts."""
         return self.score_batch(self.prepare_batch(texts))
 
     def prepare_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
@@ -295,8 +286,9 @@ class TransformerModel:
         encoder = AutoModel.from_pretrained(
             str(folder / ENCODER_DIR), use_safetensors=True, dtype=torch.float32
         )
-        network = SentimentNetwork(encoder)
-        network.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+        head = load_file(str(folder / HEAD_FILE))
+        network = ClassifierNetwork(encoder, int(head["weight"].shape[0]))
+        network.head.load_state_dict(head)
         network.eval()
         return cls(tokenizer, network, settings, choose_device(device))
 
@@ -313,38 +305,43 @@ def _optimizer(network: nn.Module, cfg: TransformerConfig) -> torch.optim.Optimi
     )
 
 
-def build_model(cfg: TransformerConfig, device: torch.device, base: str) -> TransformerModel:
-    """The pretrained encoder and tokenizer of ``base`` with a fresh head."""
+def build_model(
+    cfg: TransformerConfig, device: torch.device, base: str, num_labels: int
+) -> TransformerModel:
+    """The pretrained encoder and tokenizer of ``base`` with a fresh head of ``num_labels``."""
     tokenizer = AutoTokenizer.from_pretrained(base)
     # fp32 master weights whatever the file holds (bf16 autocast on CUDA does the rest).
     encoder = AutoModel.from_pretrained(base, use_safetensors=True, dtype=torch.float32)
     settings = EncodingSettings(cfg.max_tokens, cfg.head_tokens, cfg.eval_batch_size)
-    return TransformerModel(tokenizer, SentimentNetwork(encoder), settings, device)
+    return TransformerModel(tokenizer, ClassifierNetwork(encoder, num_labels), settings, device)
 
 
-def fit_transformer(  # pylint: disable=too-many-arguments,too-many-locals
+def fit_transformer(  # pylint: disable=too-many-arguments
     train_texts: Sequence[str],
-    train_labels: np.ndarray,
+    train_codes: np.ndarray,
     val_texts: Sequence[str],
-    val_labels: np.ndarray,
+    val_codes: np.ndarray,
     cfg: TransformerConfig,
     *,
+    num_labels: int = 2,
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     base: str | None = None,
     max_steps: int | None = None,
 ) -> TransformerModel:
-    """Fine-tune the encoder named by ``cfg.base_model`` on cleaned reviews.
+    """Fine-tune the encoder named by ``cfg.base_model`` on cleaned texts.
 
     Parameters
     ----------
-    train_texts, train_labels :
-        Reviews and labels (1 positive, 0 negative) to train on.
-    val_texts, val_labels :
+    train_texts, train_codes :
+        Texts and their label indices (``0 .. num_labels-1``) to train on.
+    val_texts, val_codes :
         Scored after every epoch; ``on_epoch(epoch, metrics)`` receives
         ``train_loss``, ``val_accuracy`` and ``val_log_loss``.
     cfg : TransformerConfig
         Hyperparameters, base model and device.
+    num_labels : int
+        Outputs of the head.
     seed : int
         Seeds the head's initialisation, dropout and the (per-epoch) data order.
     base : str, optional
@@ -352,92 +349,95 @@ def fit_transformer(  # pylint: disable=too-many-arguments,too-many-locals
     max_steps : int, optional
         Stop after this many optimiser steps (smoke runs).
     """
-    labels = np.asarray(train_labels)
-    if set(np.unique(labels)) != {0, 1}:
-        raise ValueError("Training needs both positive (1) and negative (0) reviews")
     device = choose_device(cfg.device)
     torch.manual_seed(seed)
     base = base or resolve_base_model(cfg.base_model, cfg.base_model_sha256)
-    model = build_model(cfg, device, base)
+    model = build_model(cfg, device, base, num_labels)
     return train_encoded(
         model,
-        encode(model.tokenizer, train_texts, model.settings), labels,
-        encode(model.tokenizer, val_texts, model.settings), np.asarray(val_labels),
+        encode(model.tokenizer, train_texts, model.settings), np.asarray(train_codes),
+        encode(model.tokenizer, val_texts, model.settings), np.asarray(val_codes),
         cfg, seed=seed, on_epoch=on_epoch, max_steps=max_steps,
     )
 
 
-def train_encoded(  # pylint: disable=too-many-arguments,too-many-locals
+def train_encoded(  # pylint: disable=too-many-arguments
     model: TransformerModel,
     train_ids: Sequence[Sequence[int]],
-    labels: np.ndarray,
+    codes: np.ndarray,
     val_ids: Sequence[Sequence[int]],
-    val_labels: np.ndarray,
+    val_codes: np.ndarray,
     cfg: TransformerConfig,
     *,
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     max_steps: int | None = None,
 ) -> TransformerModel:
-    """The training loop of :func:`fit_transformer` on already encoded reviews."""
-    device = model.device
-    targets = torch.tensor(np.asarray(labels).tolist(), dtype=torch.long)
+    """The training loop of :func:`fit_transformer` on already encoded texts."""
     batches_per_epoch = math.ceil(len(train_ids) / cfg.batch_size)
-    total = batches_per_epoch * cfg.epochs if max_steps is None else min(
-        max_steps, batches_per_epoch * cfg.epochs
-    )
+    total = min(max_steps or batches_per_epoch * cfg.epochs, batches_per_epoch * cfg.epochs)
     optimizer = _optimizer(model.network, cfg)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
     generator = torch.Generator().manual_seed(seed)
+    targets = torch.as_tensor(np.asarray(codes), dtype=torch.long)
     LOGGER.info(
-        "Fine-tuning %s on %s: %d reviews, %d epochs of %d steps.",
-        cfg.base_model, device, len(train_ids), cfg.epochs, batches_per_epoch,
+        "Fine-tuning %s on %s: %d texts, %d epochs of %d steps.",
+        cfg.base_model, model.device, len(train_ids), cfg.epochs, batches_per_epoch,
     )
-    step = 0
+    steps = 0
     for epoch in range(1, cfg.epochs + 1):
-        order = torch.randperm(len(train_ids), generator=generator).tolist()
-        model.network.train()
-        losses: list[float] = []
         tick = time.perf_counter()
-        progress = tqdm(
-            range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}",
-            unit="batch", disable=not cfg.progress,
-        )
-        for start in progress:
-            rows = order[start : start + cfg.batch_size]
-            ids, mask = collate([train_ids[i] for i in rows], model.tokenizer.pad_token_id)
-            with model.autocast():
-                logits = model.network(ids.to(device), mask.to(device))
-            loss = nn.functional.cross_entropy(logits.float(), targets[rows].to(device))
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.network.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()))
-            step += 1
-            if step >= total:
-                break
-        progress.close()
-        probabilities = model.predict_proba_encoded(val_ids)[:, 1]
-        metrics = _epoch_metrics(losses, probabilities, np.asarray(val_labels))
+        order = torch.randperm(len(train_ids), generator=generator).tolist()
+        order = order[: (total - steps) * cfg.batch_size]  # the steps left, at most
+        losses = _train_epoch(model, [train_ids[i] for i in order], targets[order], cfg,
+                              (optimizer, scheduler), f"epoch {epoch}/{cfg.epochs}")
+        steps += len(losses)
+        probabilities = model.predict_proba_encoded(val_ids)
+        metrics = _epoch_metrics(losses, probabilities, np.asarray(val_codes))
         metrics["epoch_seconds"] = time.perf_counter() - tick
         LOGGER.info("Epoch %d: %s", epoch, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if step >= total:
+        if steps >= total:
             break
     model.network.eval()
     return model
 
 
+def _train_epoch(  # pylint: disable=too-many-arguments
+    model: TransformerModel,
+    sequences: Sequence[Sequence[int]],
+    targets: torch.Tensor,
+    cfg: TransformerConfig,
+    optimisation: tuple[torch.optim.Optimizer, Any],
+    desc: str,
+) -> list[float]:
+    """One pass over ``sequences`` in their order, a step per batch; the losses of the steps."""
+    optimizer, scheduler = optimisation
+    model.network.train()
+    losses: list[float] = []
+    for start in tqdm(range(0, len(sequences), cfg.batch_size), desc=desc, unit="batch",
+                      disable=not cfg.progress):
+        ids, mask = collate(sequences[start : start + cfg.batch_size], model.tokenizer.pad_token_id)
+        with model.autocast():
+            logits = model.network(ids.to(model.device), mask.to(model.device))
+        batch_targets = targets[start : start + cfg.batch_size].to(model.device)
+        loss = nn.functional.cross_entropy(logits.float(), batch_targets)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.network.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+    return losses
+
+
 def _epoch_metrics(
-    losses: list[float], probabilities: np.ndarray, labels: np.ndarray
+    losses: list[float], probabilities: np.ndarray, codes: np.ndarray
 ) -> dict[str, float]:
-    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    log_loss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
+    chosen = np.clip(probabilities[np.arange(len(codes)), codes], 1e-7, 1.0)
     return {
         "train_loss": float(np.mean(losses)) if losses else float("nan"),
-        "val_accuracy": float(np.mean((probabilities >= DEFAULT_THRESHOLD).astype(int) == labels)),
-        "val_log_loss": float(log_loss),
+        "val_accuracy": float(np.mean(probabilities.argmax(axis=1) == codes)),
+        "val_log_loss": float(-np.mean(np.log(chosen))),
     }
