@@ -1,11 +1,13 @@
-"""Fetch a raw review dataset into ``data/raw/``: download, verify, extract.
+"""Fetch a raw dataset into ``data/raw/``: download, verify, extract.
 
 Sources:
 
 * ``imdb``: the public aclImdb tarball (Maas et al. 2011), checksum known;
 * an ``http(s)://`` URL or an fsspec URL (``gs://bucket/aclImdb_v1.tar.gz``)
   of a ``.tar.gz``; a local ``.tar.gz``;
-* a folder (local or fsspec) already in the IMDB layout, copied as is;
+* a folder (local or fsspec), copied as is (a tree, or a folder of tables);
+* a single file, e.g. a table (``.csv``, ``.parquet``, ``.jsonl``), copied into the
+  destination folder;
 * ``sample``: the small corpus shipped with the package.
 
 The destination is either absent or complete: archives are downloaded to a
@@ -44,6 +46,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from tqdm.auto import tqdm
 
+from ..configuration import UserError
 from ..general_utils import (
     RAW_DATA_KIND,
     UnownedDestinationError,
@@ -63,7 +66,7 @@ MAX_MEMBERS = 500_000
 MAX_EXTRACTED_BYTES = 4 << 30
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError, RuntimeError):
     """The dataset could not be fetched; the message says what to do."""
 
 
@@ -208,17 +211,15 @@ def extract(
         raise FetchError(f"Could not extract {archive.name}: {error}") from error
 
 
-def _tree_root(folder: Path) -> Path:
-    """The folder holding train/ or test/: ``folder`` itself or its only subfolder."""
-    if (folder / "train").is_dir() or (folder / "test").is_dir():
-        return folder
-    children = [child for child in folder.iterdir() if child.is_dir()]
-    if len(children) == 1 and any((children[0] / s).is_dir() for s in ("train", "test")):
-        return children[0]
-    raise FetchError(
-        f"The fetched data has no train/ or test/ folder (found: "
-        f"{sorted(p.name for p in folder.iterdir())}); expected the IMDB layout."
-    )
+def _data_root(folder: Path) -> Path:
+    """The folder holding the data: ``folder``'s only entry when it is a folder, else itself.
+
+    (The aclImdb tarball holds one folder, ``aclImdb/``.)
+    """
+    entries = list(folder.iterdir())
+    if not entries:
+        raise FetchError("The fetched source is empty: nothing to install.")
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else folder
 
 
 def _not_regular(directory: str, names: list[str]) -> set[str]:
@@ -235,8 +236,12 @@ def _not_regular(directory: str, names: list[str]) -> set[str]:
     return skipped
 
 
-def _copy_folder(source: str, folder: Path) -> None:
+def _copy_source(source: str, folder: Path) -> None:
+    """Copy a folder's content, or one file, into ``folder``."""
     fs, path = fsspec.core.url_to_fs(source)
+    if fs.isfile(path):
+        fs.get(path, str(folder / path.rstrip("/").rsplit("/", 1)[-1]))
+        return
     if not fs.isdir(path):
         raise FetchError(f"Source not found: {_redact(source)}")
     if isinstance(fs, LocalFileSystem):
@@ -292,7 +297,7 @@ def fetch_dataset(  # pylint: disable=too-many-arguments
     Returns
     -------
     Path
-        ``dest``, holding ``train/`` and/or ``test/`` with ``pos/`` and ``neg/``.
+        ``dest``, holding what the source held (for aclImdb: ``train/`` and ``test/``).
 
     Raises
     ------
@@ -338,5 +343,5 @@ def _fetch(
             LOGGER.info("Downloaded %s (%s).", _redact(source), digest)
             extract(archive, extracted, progress, max_members, max_extracted_bytes)
         else:
-            _copy_folder(source, extracted)
-        install_folder(_tree_root(extracted), dest.absolute(), RAW_DATA_KIND)
+            _copy_source(source, extracted)
+        install_folder(_data_root(extracted), dest.absolute(), RAW_DATA_KIND)

@@ -2,18 +2,18 @@
 
 Layout of a processed dataset folder::
 
-    train.parquet      columns text (str), label (int8: 1 positive, 0 negative), source (str)
+    train.parquet      columns text, label, source (strings)
     test.parquet
-    rejects.jsonl      one {"path", "reason"} record per file left out
-    manifest.json      written last: counts, content hash, source folders
+    rejects.jsonl      one {"path", "reason"} record per file or row left out
+    manifest.json      written last: labels, counts, content hash, sources
 
 The manifest is the mark of a complete dataset: :func:`load_split` refuses a
 folder without one. Local datasets are written to a temporary sibling folder
 that is renamed into place (:func:`..general_utils.staged_folder`), so a crash
 never leaves a half-written dataset under the final name, and only a folder that
 this pipeline wrote as a dataset is ever replaced. On object stores (``gs://``),
-where folders cannot be renamed, the old manifest is removed first and the new
-one written last.
+where folders cannot be renamed, the old manifest is removed first, split files
+that the new dataset does not have are removed, and the new manifest is written last.
 """
 
 from __future__ import annotations
@@ -30,84 +30,80 @@ from typing import Any
 import fsspec
 import pandas as pd
 
+from ..configuration import UserError
 from ..general_utils import OWNER_MARKER, UnownedDestinationError, check_replaceable, staged_folder
-from .raw_trees import SPLITS, Reject, Review, is_local
+from .readers import SPLITS, Record, Reject, is_local
 
 LOGGER = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 REJECTS = "rejects.jsonl"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: What the ownership marker of a processed dataset folder says it holds.
 DATASET_KIND = "processed-dataset"
 
 
-class IncompleteDatasetError(FileNotFoundError):
+class IncompleteDatasetError(UserError, FileNotFoundError):
     """A processed dataset folder is missing or has no manifest."""
 
 
-def content_hash(reviews: Sequence[Review]) -> str:
-    """SHA-256 of the dataset content (split, label and text of every review, in order)."""
+def content_hash(records: Sequence[Record]) -> str:
+    """SHA-256 of the dataset content (split, label and text of every record, in order)."""
     digest = hashlib.sha256()
-    for review in reviews:
-        digest.update(f"{review.split}\t{review.label}\t{review.text}\n".encode())
+    for record in records:
+        digest.update(f"{record.split}\t{record.label}\t{record.text}\n".encode())
     return digest.hexdigest()
 
 
 def build_manifest(
-    reviews: Sequence[Review],
-    rejects: Sequence[Reject],
-    source_dirs: Sequence[str],
-    files_seen: int,
+    records: Sequence[Record], rejects: Sequence[Reject], seen: dict[str, int]
 ) -> dict[str, Any]:
-    """Describe a dataset: counts per split and label, content hash, provenance."""
+    """Describe a dataset: labels, counts per split and label, content hash, provenance.
+
+    ``seen`` gives the raw items (files or rows) of each source, in order.
+    """
     counts: dict[str, dict[str, int]] = {}
-    for (split, label), n in sorted(Counter((r.split, r.label) for r in reviews).items()):
-        name = "positive" if label == 1 else "negative"
-        counts.setdefault(split, {})[name] = n
+    for (split, label), n in sorted(Counter((r.split, r.label) for r in records).items()):
+        counts.setdefault(split, {})[label] = n
     for split_counts in counts.values():
         split_counts["total"] = sum(split_counts.values())
-    texts = Counter(r.text for r in reviews)
-    train_texts = {r.text for r in reviews if r.split == "train"}
+    texts = Counter(r.text for r in records)
+    train_texts = {r.text for r in records if r.split == "train"}
     return {
         "format_version": FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source_dirs": list(source_dirs),
-        "files_seen": files_seen,
-        "n_reviews": len(reviews),
+        "sources": dict(seen),
+        "items_seen": sum(seen.values()),
+        "labels": sorted({r.label for r in records}),
+        "n_records": len(records),
         "n_rejects": len(rejects),
         "reject_reasons": dict(Counter(r.reason.split(" (")[0] for r in rejects)),
         "duplicate_texts": sum(n - 1 for n in texts.values() if n > 1),
-        # Test reviews whose text is also in train: they inflate test metrics.
+        # Test texts whose text is also in train: they inflate test metrics.
         "train_test_overlap": sum(
-            1 for r in reviews if r.split == "test" and r.text in train_texts
+            1 for r in records if r.split == "test" and r.text in train_texts
         ),
         "counts": counts,
-        "content_sha256": content_hash(reviews),
+        "content_sha256": content_hash(records),
         "files": {split: f"{split}.parquet" for split in counts},
     }
 
 
-def _frame(reviews: Sequence[Review], split: str) -> pd.DataFrame:
-    rows = [r for r in reviews if r.split == split]
-    return pd.DataFrame(
-        {
-            "text": pd.Series([r.text for r in rows], dtype="string"),
-            "label": pd.Series([r.label for r in rows], dtype="int8"),
-            "source": pd.Series([r.source for r in rows], dtype="string"),
-        }
-    )
+def _frame(records: Sequence[Record], split: str) -> pd.DataFrame:
+    rows = [r for r in records if r.split == split]
+    return pd.DataFrame({column: pd.Series([getattr(r, column) for r in rows], dtype="string")
+                         for column in ("text", "label", "source")})
 
 
 def _write_files(
-    folder: str, reviews: Sequence[Review], rejects: Sequence[Reject], manifest: dict[str, Any]
+    folder: str, records: Sequence[Record], rejects: Sequence[Reject], manifest: dict[str, Any]
 ) -> None:
     """Write the split files and rejects, then the manifest, into ``folder``."""
     fs, root = fsspec.core.url_to_fs(folder)
     fs.makedirs(root, exist_ok=True)
     for split in manifest["files"]:
         with fs.open(f"{root}/{split}.parquet", "wb") as handle:
-            _frame(reviews, split).to_parquet(handle, index=False, compression="zstd")
+            _frame(records, split).to_parquet(handle, index=False, compression="zstd")
     with fs.open(f"{root}/{REJECTS}", "w", encoding="utf-8") as handle:
         for reject in rejects:
             handle.write(json.dumps({"path": reject.path, "reason": reject.reason}) + "\n")
@@ -149,7 +145,7 @@ def check_destination(path: str) -> None:
 
 
 def write_dataset(
-    path: str, reviews: Sequence[Review], rejects: Sequence[Reject], manifest: dict[str, Any]
+    path: str, records: Sequence[Record], rejects: Sequence[Reject], manifest: dict[str, Any]
 ) -> None:
     """Write a processed dataset so that it is complete or absent, never half-written.
 
@@ -159,7 +155,7 @@ def write_dataset(
         Destination folder (local path or fsspec URL). A dataset this pipeline wrote
         there is replaced; any other non-empty folder is refused
         (:class:`~..general_utils.UnownedDestinationError`) and left untouched.
-    reviews, rejects : sequences of Review and Reject
+    records, rejects : sequences of Record and Reject
         The content, in the order to store it.
     manifest : dict
         From :func:`build_manifest`; written last.
@@ -170,12 +166,15 @@ def write_dataset(
         _check_remote_destination(fs, root, path)
         if fs.exists(f"{root}/{MANIFEST}"):
             fs.rm(f"{root}/{MANIFEST}")  # the old dataset stops looking complete first
+        for split in set(SPLITS) - set(manifest["files"]):  # a split the new one lacks
+            if fs.exists(f"{root}/{split}.parquet"):
+                fs.rm(f"{root}/{split}.parquet")
         fs.makedirs(root, exist_ok=True)
         fs.pipe_file(f"{root}/{OWNER_MARKER}", json.dumps({"kind": DATASET_KIND}).encode())
-        _write_files(path, reviews, rejects, manifest)
+        _write_files(path, records, rejects, manifest)
         return
     with staged_folder(path.removeprefix("file://"), DATASET_KIND) as staging:
-        _write_files(str(staging), reviews, rejects, manifest)
+        _write_files(str(staging), records, rejects, manifest)
 
 
 def load_manifest(path: str) -> dict[str, Any]:
@@ -195,7 +194,13 @@ def load_manifest(path: str) -> dict[str, Any]:
             "Run `python src/process_data.py data_prep.processed_data_path=...` first."
         )
     with fs.open(manifest_path, "r", encoding="utf-8") as handle:
-        return json.load(handle)
+        manifest: dict[str, Any] = json.load(handle)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IncompleteDatasetError(
+            f"The processed dataset at {path} has format_version "
+            f"{manifest.get('format_version')!r}, not {FORMAT_VERSION}: run process_data.py again"
+        )
+    return manifest
 
 
 def load_split(path: str, split: str) -> pd.DataFrame:

@@ -1,11 +1,13 @@
-"""Reading and decoding one review file: the one rule for data preparation and batch inference.
+"""Reading and decoding one text file: the one rule for data preparation and batch inference.
 
-Both pipelines read a review file the same way, so the model is trained on text
+Both pipelines read a text file the same way, so the model is trained on text
 decoded exactly as it is served:
 
-* a local file is read only if it is a regular file inside the input folder: a
-  symbolic link leading outside it, a FIFO, a device or a socket is refused
-  without being read or followed;
+* a local file is read only if it is a regular file: a FIFO, a device or a socket
+  is refused without being read (and opening one never blocks). Symbolic links are
+  followed, as DVC's link cache and folders assembled with ``ln -s`` need; with
+  ``refuse_outside_links`` a link leading outside the input folder is refused
+  without being followed (for shared machines);
 * at most ``max_bytes`` are read; a larger file is refused with its size;
 * the bytes must be UTF-8 (a byte-order mark is dropped) and hold some text once
   cleaned with :func:`.text.clean_text` (a markup-only file is refused).
@@ -20,10 +22,8 @@ import os
 import stat
 from typing import Any, NamedTuple
 
+from ..configuration import UserError
 from .text import clean_text
-
-#: Default cap on one review file (IMDB's longest review is about 14 kB).
-DEFAULT_MAX_FILE_BYTES = 1_000_000
 
 _KINDS = {
     stat.S_ISDIR: "a directory",
@@ -34,7 +34,7 @@ _KINDS = {
 }
 
 
-class ReviewFileError(Exception):
+class ReviewFileError(UserError):
     """A file that cannot become a review; the message is the reason."""
 
 
@@ -53,34 +53,39 @@ def _inside(path: str, root: str) -> bool:
     return os.path.commonpath([path, root]) == root
 
 
-def read_local_review(path: str, root: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
-    """The bytes of a local review file, read safely.
+def read_local_review(
+    path: str, root: str, max_bytes: int, refuse_outside_links: bool = False
+) -> bytes:
+    """The bytes of a local text file, read safely.
 
     Parameters
     ----------
     path : str
         The file.
     root : str
-        The input folder it was listed from; a symbolic link may not lead outside it.
+        The input folder it was listed from.
     max_bytes : int
         Largest file accepted.
+    refuse_outside_links : bool
+        Refuse a symbolic link whose target is outside ``root`` (else links are followed).
 
     Raises
     ------
     ReviewFileError
-        For a link leaving ``root``, anything but a regular file, a file over
-        ``max_bytes`` or an OS error.
+        For a refused link, anything but a regular file, a file over ``max_bytes`` or an
+        OS error.
     """
+    # O_NONBLOCK: opening a FIFO must not wait for a writer.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
     try:
-        if stat.S_ISLNK(os.lstat(path).st_mode):
-            target = os.path.realpath(path)
-            if not _inside(target, os.path.realpath(root)):
+        if refuse_outside_links and stat.S_ISLNK(os.lstat(path).st_mode):
+            path = os.path.realpath(path)
+            if not _inside(path, os.path.realpath(root)):
                 raise ReviewFileError(
-                    "symbolic link leading outside the input folder (not followed)"
+                    "symbolic link leading outside the input folder (not followed: "
+                    "refuse_outside_links is true)"
                 )
-            path = target
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: no link swapped in.
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            flags |= getattr(os, "O_NOFOLLOW", 0)  # no link swapped in meanwhile
         descriptor = os.open(path, flags)
     except OSError as error:
         raise ReviewFileError(f"unreadable ({error.strerror or error})") from None
@@ -101,7 +106,7 @@ def read_local_review(path: str, root: str, max_bytes: int = DEFAULT_MAX_FILE_BY
     return data
 
 
-def read_fs_review(fs: Any, path: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+def read_fs_review(fs: Any, path: str, max_bytes: int) -> bytes:
     """The bytes of a review file on an fsspec filesystem, reading at most ``max_bytes + 1``.
 
     Raises
