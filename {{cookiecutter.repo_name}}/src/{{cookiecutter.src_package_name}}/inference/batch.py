@@ -1,112 +1,69 @@
-"""Batch inference over a folder of review files, streamed in batches.
+"""Batch inference over a folder of ``.txt`` files or a table, streamed in batches.
 
-Each ``.txt`` file is one review. Files are listed lazily in sorted order, kept
-if they belong to this run's shard, grouped into batches, and each batch is
-predicted in one vectorised call, in a pool of worker processes. Results are
-written, in input order, to a JSON Lines file that only gets its final name
-when the run is complete: an interrupted run leaves ``<name>.partial``, which a
-rerun with ``resume=True`` continues without duplicating any file.
+Items (files, or a table's rows) are listed lazily in a stable order, kept if they
+belong to this run's shard, grouped into batches, and each batch is predicted in one
+vectorised call, in this process or a pool of worker processes. Results are written,
+in input order, to a JSON Lines file that only gets its final name when the run is
+complete (:class:`.results.ResultsFile`): an interrupted run leaves
+``<name>.partial``, which a rerun with ``resume=True`` continues without predicting
+any item twice.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import multiprocessing
 import os
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import islice
-from pathlib import Path
-from typing import IO, Any
+from typing import Any, NamedTuple
 
-from filelock import FileLock, Timeout
+from filelock import Timeout
 from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
 
-from ..configuration import FrozenConfig, typed_section
-from ..data_prep.review_files import DEFAULT_MAX_FILE_BYTES
-from ..general_utils import fsync_dir
+from ..configuration import FrozenConfig, UserError
+from ..data_prep.review_files import ReviewFileError
 from ..modeling import model_io
-from ..modeling.predictor import (
-    DEFAULT_THRESHOLD,
-    ModelInfo,
-    PreparedBatch,
-    SentimentPredictor,
-)
-from .files import InputTree, ReviewReadError, read_review, shard_of
+from ..modeling.predictor import ModelInfo, Prediction, Predictor, PreparedBatch
+from .inputs import InputFolder, Item, check_text, shard_of, table_format, table_items
+from .results import ResultsFile
 
 LOGGER = logging.getLogger(__name__)
 
-OUTPUT_FILENAME = "batch-infer-res.jsonl"
-PARTIAL_SUFFIX = ".partial"
+#: The file name ending of the texts in an input folder.
+SUFFIX = ".txt"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
-#: One result per file: (path, probability, sentiment, error). Errors have no prediction.
-Result = tuple[str, float | None, str | None, str | None]
 
+class BatchSettings(FrozenConfig):  # pylint: disable=too-many-instance-attributes
+    """The ``inference`` section (defaults and comments: ``conf/base/pipelines.yaml``).
 
-class BatchSettings(FrozenConfig):
-    """What to predict, with which model, and where to write (the ``inference`` config section).
-
-    Validated once by ``batch_inferencing.py`` (unknown keys and wrong types are errors).
-
-    Attributes
-    ----------
-    input_data_dir : str
-        Folder (local path or fsspec URL) with one review per ``.txt`` file, searched
-        recursively.
-    output_dir : str or None
-        Local folder for the results (``None``: the run's Hydra output folder, filled in
-        by the entry script).
-    model_path : str or None
-        Local MLflow model folder (the guide's setting); an MLflow URI works too.
-    model_uri : str or None
-        Any MLflow model URI (``models:/name@champion``, ``runs:/<id>/model``);
-        wins over ``model_path``.
-    output_filename : str
-        Name of the results file (a plain name, no folder). Give each shard its own
-        ``output_dir`` (as ``scripts/batch-inferencing.sh`` does) or its own name.
-    batch_size : int
-        Files per vectorised predict call.
-    num_workers : int
-        Processes that read and predict batches; 1 runs in this process.
-    shard_index, num_shards : int
-        This run's share of the input: the files whose :func:`shard_of` equals
-        ``shard_index``. A Kubernetes Indexed Job sets ``JOB_COMPLETION_INDEX``.
-    resume : bool
-        Continue an interrupted run from its ``.partial`` file (and keep a complete
-        result as it is); ``False`` starts clean. Results written by another model
-        are never continued or kept: the run is refused.
-    max_file_bytes : int
-        Larger input files get an error record (they are never read whole).
-    threshold : float
-        P(positive) from which a review is positive.
-    progress : bool
-        Show a progress bar on stderr.
-    suffix : str
-        File name ending of the review files.
+    Validated once by ``batch_inferencing.py``; ``output_dir`` is filled in there
+    (this run's Hydra output folder) when the config leaves it null.
     """
 
     input_data_dir: str
-    output_dir: str | None = None
-    model_path: str | None = None
-    model_uri: str | None = None
-    output_filename: str = OUTPUT_FILENAME
-    batch_size: int = Field(256, ge=1)
-    num_workers: int = Field(2, ge=1)
-    shard_index: int = Field(0, ge=0)
-    num_shards: int = 1
-    resume: bool = True
-    max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, ge=1)
-    threshold: float = Field(DEFAULT_THRESHOLD, gt=0.0, lt=1.0)
-    progress: bool = True
-    suffix: str = ".txt"
+    output_dir: str
+    model_path: str | None
+    model_uri: str | None
+    text_column: str
+    id_column: str | None
+    output_filename: str
+    batch_size: int = Field(ge=1)
+    num_workers: int = Field(ge=1)
+    shard_index: int = Field(ge=0)
+    num_shards: int = Field(ge=1)
+    resume: bool
+    max_file_bytes: int = Field(ge=1)
+    refuse_outside_links: bool
+    progress: bool
 
     @field_validator("output_filename")
     @classmethod
@@ -119,24 +76,11 @@ class BatchSettings(FrozenConfig):
     def _consistent(self) -> BatchSettings:
         if not self.model_uri and not self.model_path:
             raise ValueError("set inference.model_path (a model folder) or inference.model_uri")
-        if self.num_shards < 1 or self.shard_index >= self.num_shards:
+        if self.shard_index >= self.num_shards:
             raise ValueError(
                 f"inference.shard_index must be in [0, {self.num_shards}), got {self.shard_index}"
             )
         return self
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any], default_output_dir: str) -> BatchSettings:
-        """Validate the ``inference`` config section; unknown keys and bad values are refused.
-
-        Raises
-        ------
-        ConfigError
-            With one ``inference.<key>: <problem>`` line per problem.
-        """
-        values = {k: v for k, v in dict(config).items() if v is not None}
-        values.setdefault("output_dir", default_output_dir)
-        return typed_section(values, cls, "inference")
 
     @property
     def model_source(self) -> str:
@@ -144,37 +88,17 @@ class BatchSettings(FrozenConfig):
         return str(self.model_uri or self.model_path)
 
     @property
-    def output_path(self) -> Path:
-        """The results file. Shards that share an output folder need their own file names."""
-        if self.output_dir is None:
-            raise ValueError("inference.output_dir is not set")
-        return Path(self.output_dir) / self.output_filename
+    def output_url(self) -> str:
+        """The results file (a path or a URL); shards sharing a folder need their own names."""
+        return f"{self.output_dir.rstrip('/')}/{self.output_filename}"
 
 
 @dataclass
 class Summary:  # pylint: disable=too-many-instance-attributes
-    """What a run did.
-
-    Attributes
-    ----------
-    output_path : str
-        The results file.
-    files : int
-        Files of this shard handled in this run (predicted or failed).
-    predicted, errors : int
-        How many of them got a prediction, and how many an error record.
-    resumed : int
-        Files already in the results of an interrupted earlier run, not redone.
-    seconds : float
-        Wall time of this run, model loading included.
-    load_seconds : float
-        Part of it spent loading the model (excluded from :attr:`rate`).
-    already_complete : bool
-        The results file existed and ``resume`` kept it.
-    """
+    """What a run did: items handled (predicted or failed), resumed, its time and model."""
 
     output_path: str
-    files: int = 0
+    items: int = 0
     predicted: int = 0
     errors: int = 0
     resumed: int = 0
@@ -185,19 +109,19 @@ class Summary:  # pylint: disable=too-many-instance-attributes
 
     @property
     def rate(self) -> float:
-        """Files per second while predicting (model loading excluded)."""
+        """Items per second while predicting (model loading excluded)."""
         busy = self.seconds - self.load_seconds
-        return self.files / busy if busy > 0 else 0.0
+        return self.items / busy if busy > 0 else 0.0
 
     def describe(self) -> str:
         """One line for the log."""
         if self.already_complete:
             return f"{self.output_path} is already complete (resume=true keeps it); nothing to do"
         return (
-            f"{self.files} files in {self.seconds:.1f} s ({self.rate:.0f} files/s after "
-            f"{self.load_seconds:.1f} s of model loading): "
-            f"{self.predicted} predicted, {self.errors} errors, {self.resumed} resumed "
-            f"from an earlier run -> {self.output_path}"
+            f"{self.items} items in {self.seconds:.1f} s ({self.rate:.0f}/s after "
+            f"{self.load_seconds:.1f} s of model loading): {self.predicted} predicted, "
+            f"{self.errors} errors, {self.resumed} resumed from an earlier run "
+            f"-> {self.output_path}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -205,350 +129,262 @@ class Summary:  # pylint: disable=too-many-instance-attributes
         return {**asdict(self), "rate": self.rate}
 
 
-# The predictor and input of a worker process, set once per process.
+class Result(NamedTuple):
+    """One item's outcome: a prediction, or the reason it has none."""
+
+    item: Item
+    prediction: Prediction | None
+    error: str | None
+
+
+# ---- the work of one batch, in whichever process runs it ------------------------------------
+
+#: The predictor and input of this process, set once per process.
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(
-    model_source: str,
-    threshold: float,
-    tree: InputTree | str,
-    predictor: Any = None,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-) -> None:
-    """Give this process its predictor (loaded once), input folder and file size cap.
+def _init_worker(settings: BatchSettings, folder: InputFolder | str | None,
+                 predictor: Predictor | None) -> None:
+    """Give this process its predictor (loaded once) and input folder.
 
-    ``tree`` is the parent's :class:`InputTree` for local folders, or the folder's
-    URL for any other filesystem: the worker opens its own filesystem instance from
-    it, because async fsspec filesystems (gcsfs, HTTP) refuse to be used in a forked
-    child ("This class is not fork-safe"); fsspec gives a new process a new instance.
+    ``folder`` is the parent's :class:`InputFolder` when local, or its URL for any other
+    filesystem: async fsspec filesystems (gcsfs, HTTP) refuse to be used in a forked
+    child, so the worker opens its own instance.
     """
-    _WORKER["tree"] = InputTree.open(tree) if isinstance(tree, str) else tree
-    _WORKER["predictor"] = predictor or SentimentPredictor.load(model_source, threshold)
-    _WORKER["max_file_bytes"] = max_file_bytes
+    _WORKER["folder"] = InputFolder.open(folder) if isinstance(folder, str) else folder
+    _WORKER["predictor"] = predictor or Predictor.load(settings.model_source)
+    _WORKER["settings"] = settings
 
 
 def _init_preparing_worker(*args: Any) -> None:
     """:func:`_init_worker` for a worker that only reads and tokenises (the GPU path)."""
-    # One tokenising thread per worker: the workers are the parallelism.
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the workers are the parallelism
     _init_worker(*args)
 
 
-#: A batch read and made ready in a worker: its paths, read errors and prepared texts.
-Prepared = tuple[list[str], dict[str, str], PreparedBatch]
+#: A batch read and made ready: its items, read errors by key, and the prepared texts.
+Prepared = tuple[list[Item], dict[str, str], PreparedBatch]
 
 
-def _prepare_batch(paths: list[str]) -> Prepared:
-    """Read a batch of files and prepare the readable ones (the CPU half of predicting)."""
-    tree: InputTree = _WORKER["tree"]
-    predictor: SentimentPredictor = _WORKER["predictor"]
+def _read(item: Item) -> str:
+    settings: BatchSettings = _WORKER["settings"]
+    if item.text is not None:
+        return check_text(item.text)
+    return _WORKER["folder"].read(item.key, settings.max_file_bytes,
+                                  settings.refuse_outside_links)
+
+
+def _prepare_batch(items: list[Item]) -> Prepared:
+    """Read a batch and prepare its readable texts (the CPU half of predicting)."""
     texts: list[str] = []
     errors: dict[str, str] = {}
-    for path in paths:
+    for item in items:
         try:
-            texts.append(read_review(tree, path, _WORKER["max_file_bytes"]))
-        except ReviewReadError as error:
-            errors[path] = str(error)
-    return paths, errors, predictor.prepare(texts)
+            texts.append(_read(item))
+        except ReviewFileError as error:
+            errors[item.key] = str(error)
+    return items, errors, _WORKER["predictor"].prepare(texts)
 
 
-def _score_batch(predictor: SentimentPredictor, prepared: Prepared) -> list[Result]:
-    """Score a prepared batch (the device half) and give each file its result, in order."""
-    paths, errors, batch = prepared
+def _score_batch(predictor: Predictor, prepared: Prepared) -> list[Result]:
+    """Score a prepared batch (the device half) and give each item its result, in order."""
+    items, errors, batch = prepared
     predictions = iter(predictor.decide(predictor.score(batch)))
-    results: list[Result] = []
-    for path in paths:
-        if path in errors:
-            results.append((path, None, None, errors[path]))
-        else:
-            prediction = next(predictions)
-            results.append((path, prediction.probability, prediction.sentiment, None))
-    return results
+    return [Result(item, None, errors[item.key]) if item.key in errors
+            else Result(item, next(predictions), None) for item in items]
 
 
-def _predict_batch(paths: list[str]) -> list[Result]:
-    """Read, prepare and score a batch in this process, in one vectorised call."""
-    return _score_batch(_WORKER["predictor"], _prepare_batch(paths))
+def _predict_batch(items: list[Item]) -> list[Result]:
+    """Read, prepare and score a batch in this process."""
+    return _score_batch(_WORKER["predictor"], _prepare_batch(items))
 
 
-def _batches(paths: Iterable[str], size: int) -> Iterator[list[str]]:
-    iterator = iter(paths)
-    while batch := list(islice(iterator, size)):
-        yield batch
+# ---- the two ways of running the batches ----------------------------------------------------
 
 
-def _read_done(partial: Path) -> set[str]:
-    """File paths already written by an interrupted run; drop a torn last line."""
-    done: set[str] = set()
-    good_bytes = 0
-    with partial.open("rb") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                break
-            if not line.endswith(b"\n"):
-                break
-            done.add(record["filepath"])
-            good_bytes += len(line)
-    with partial.open("r+b") as handle:
-        handle.truncate(good_bytes)
-    return done
+def _in_process(settings: BatchSettings, folder: InputFolder | None, predictor: Predictor,
+                batches: Iterator[list[Item]]) -> Iterator[list[Result]]:
+    _init_worker(settings, folder, predictor)
+    yield from map(_predict_batch, batches)
 
 
-class _Writer:
-    """Write records to ``<output>.partial``; rename to the output only when complete."""
+def _in_pool(settings: BatchSettings, folder: InputFolder | None, predictor: Predictor,
+             batches: Iterator[list[Item]]) -> Iterator[list[Result]]:
+    """Predict in worker processes, in input order, at most two batches per worker in flight.
 
-    def __init__(self, output: Path, model: ModelInfo, append: bool) -> None:
-        self.output = output
-        self.partial = output.with_name(output.name + PARTIAL_SUFFIX)
-        self.model_version = _model_version(model)
-        self.model_run_id = model.run_id
-        output.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: IO[str] = self.partial.open("a" if append else "w", encoding="utf-8")
+    On the CPU each worker reads, prepares and scores its batches. A model on the GPU
+    stays in this process (CUDA does not survive a fork): the workers read and
+    tokenise, and this process scores their batches as they arrive.
+    """
+    on_gpu = model_io.uses_gpu(predictor.model)
+    if not on_gpu:
+        model_io.share_cpu(settings.num_workers)  # e.g. torch: cores / workers threads each
+    methods = multiprocessing.get_all_start_methods()
+    # fork lets the workers share the model loaded once here (copy-on-write); frozen, the
+    # garbage collector leaves its objects alone instead of touching (copying) them.
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    shared = predictor if context.get_start_method() == "fork" else None
+    gc.freeze()
+    pool = ProcessPoolExecutor(
+        max_workers=settings.num_workers, mp_context=context,
+        initializer=_init_preparing_worker if on_gpu else _init_worker,
+        initargs=(settings, folder if folder is None or folder.is_local else folder.url, shared),
+    )
+    pending: deque[Future[Any]] = deque()
+    try:
+        for batch in batches:
+            pending.append(pool.submit(_prepare_batch if on_gpu else _predict_batch, batch))
+            if len(pending) >= 2 * settings.num_workers:
+                done = pending.popleft().result()
+                yield _score_batch(predictor, done) if on_gpu else done
+        while pending:
+            done = pending.popleft().result()
+            yield _score_batch(predictor, done) if on_gpu else done
+    finally:
+        # On an error or interruption, drop the queued batches instead of finishing them.
+        pool.shutdown(wait=True, cancel_futures=True)
+        gc.unfreeze()
 
-    def write(self, results: list[Result]) -> None:
-        """Append one batch's records and flush them, so a killed run keeps them."""
-        now = time.strftime(TIME_FORMAT, time.gmtime())
-        lines = []
-        for path, probability, sentiment, error in results:
-            record: dict[str, Any] = {
-                "time": now,
-                "filepath": path,
-                "logit_prob": probability,
-                "sentiment": sentiment,
-                "model_version": self.model_version,
-                "model_run_id": self.model_run_id,
-            }
-            if error is not None:
-                record["error"] = error
-            lines.append(json.dumps(record, ensure_ascii=False))
-        self._handle.write("\n".join(lines) + "\n")
-        self._handle.flush()
 
-    def commit(self) -> None:
-        """Make the results durable, then give them their final name atomically."""
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
-        os.replace(self.partial, self.output)
-        fsync_dir(self.output.parent)  # the rename itself survives a power loss
-
-    def close(self) -> None:
-        """Close without renaming (the run was interrupted)."""
-        if not self._handle.closed:
-            self._handle.close()
+# ---- a run -----------------------------------------------------------------------------------
 
 
 def _model_version(info: ModelInfo) -> str:
     """A short name of the model for each record: registry version, else run, else URI."""
     if info.registered_name and info.version:
         return f"{info.registered_name}/{info.version}"
-    if info.run_id:
-        return f"run:{info.run_id}"
-    return info.uri
+    return f"run:{info.run_id}" if info.run_id else info.uri
 
 
-def _written_by(path: Path) -> str | None:
-    """The model named by the first complete record of a results file, if any."""
-    with path.open("rb") as handle:
-        line = handle.readline()
-    try:
-        record = json.loads(line) if line.endswith(b"\n") else None
-    except ValueError:
-        return None
-    return record.get("model_version") if isinstance(record, dict) else None
+def _records(results: list[Result], info: ModelInfo) -> list[dict[str, Any]]:
+    """The records of a batch: the item's fields, its label and probabilities, the model."""
+    now = time.strftime(TIME_FORMAT, time.gmtime())
+    model = {"model_version": _model_version(info), "model_run_id": info.run_id}
+    records = []
+    for item, prediction, error in results:
+        answer = prediction._asdict() if prediction else dict.fromkeys(Prediction._fields)
+        records.append({"time": now, **item.fields, **answer, **model,
+                        **({"error": error} if error else {})})
+    return records
 
 
-def _check_same_model(path: Path, model_version: str) -> None:
-    """Refuse to keep or continue results that another model wrote.
-
-    Raises
-    ------
-    ValueError
-        Naming both models and what to do instead.
-    """
-    theirs = _written_by(path)
-    if theirs is not None and theirs != model_version:
-        raise ValueError(
-            f"{path} holds results of another model ({theirs}); this run uses "
-            f"{model_version}. Give a new inference.output_dir, or set inference.resume=false "
-            "to replace them."
-        )
-
-
-def _mp_context() -> multiprocessing.context.BaseContext:
-    # fork lets workers share the model loaded once in this process (copy-on-write).
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-
-
-def _results(
-    settings: BatchSettings,
-    tree: InputTree,
-    predictor: SentimentPredictor,
-    batches: Iterator[list[str]],
-) -> Iterator[list[Result]]:
-    """Predict batches in input order, with at most two batches per worker in flight.
-
-    On the CPU each worker reads, prepares and scores its batches. A model on the GPU
-    stays in this process (CUDA does not survive a fork): the workers read and
-    tokenise, and this process scores their batches on the GPU as they arrive.
-    """
-    on_gpu = model_io.uses_gpu(predictor.model)
-    if settings.num_workers == 1:
-        _init_worker(
-            settings.model_source, settings.threshold, tree, predictor, settings.max_file_bytes
-        )
-        yield from map(_predict_batch, batches)
+def _items(settings: BatchSettings, folder: InputFolder | None) -> Iterator[tuple[Item, str]]:
+    """``(item, shard key)`` of every item of the input, in order."""
+    if folder is None:
+        yield from table_items(settings.input_data_dir, settings.text_column, settings.id_column)
         return
-    if not on_gpu:
-        model_io.share_cpu(settings.num_workers)  # e.g. torch: cores / workers threads each
-    context = _mp_context()
-    shared = predictor if context.get_start_method() == "fork" else None
-    if shared is not None:
-        # Forked workers share this process's objects (the model's vocabulary holds
-        # millions). Frozen, the garbage collector leaves them alone instead of scanning
-        # them in each worker, which also spares their memory pages from being copied.
-        gc.freeze()
-    pool = ProcessPoolExecutor(
-        max_workers=settings.num_workers,
-        mp_context=context,
-        initializer=_init_preparing_worker if on_gpu else _init_worker,
-        initargs=(
-            settings.model_source,
-            settings.threshold,
-            tree if tree.is_local else tree.url,  # see _init_worker: async filesystems
-            shared,
-            settings.max_file_bytes,
-        ),
-    )
-    pending: deque[Future[Any]] = deque()
-    window = 2 * settings.num_workers
-    task = _prepare_batch if on_gpu else _predict_batch
-
-    def finish(future: Future[Any]) -> list[Result]:
-        done = future.result()
-        return _score_batch(predictor, done) if on_gpu else done
-
-    try:
-        for batch in batches:
-            pending.append(pool.submit(task, batch))
-            if len(pending) >= window:
-                yield finish(pending.popleft())
-        while pending:
-            yield finish(pending.popleft())
-    finally:
-        # On an error or interruption, drop the queued batches instead of finishing them.
-        pool.shutdown(wait=True, cancel_futures=True)
-        if shared is not None:
-            gc.unfreeze()
+    for path, relative in folder.iter_files(SUFFIX):
+        yield Item(path, {"filepath": path}), relative
 
 
-def run_batch_inference(
-    settings: BatchSettings, predictor: SentimentPredictor | None = None
-) -> Summary:
-    """Predict every review file of this shard and write the results file.
+def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def run_batch_inference(settings: BatchSettings, predictor: Predictor | None = None) -> Summary:
+    """Predict every item of this shard and write the results file.
 
     Parameters
     ----------
     settings : BatchSettings
         Input, model, output, batching, sharding and resume settings.
-    predictor : SentimentPredictor, optional
-        An already loaded model to use instead of loading ``settings.model_source``
-        (a notebook's, or a benchmark's).
+    predictor : Predictor, optional
+        An already loaded model to use instead of loading ``settings.model_source``.
 
     Returns
     -------
     Summary
-        Counts, errors, output path and rate; also logged.
+        Counts, errors, output and rate; also logged.
     """
     start = time.perf_counter()
-    output = settings.output_path
-    output.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(output) + ".lock", timeout=0)
+    results = ResultsFile(settings.output_url)
+    lock = results.lock()
     try:
         with lock:
-            return _run_locked(settings, output, start, predictor)
+            return _run_locked(settings, results, start, predictor)
     except Timeout:
-        raise ValueError(
-            f"another batch inference run is writing {output} (lock {lock.lock_file} is held)"
+        raise UserError(
+            f"another batch inference run is writing {results.url} (lock {lock.lock_file})"
         ) from None
 
 
-def _run_locked(
-    settings: BatchSettings, output: Path, start: float, predictor: SentimentPredictor | None
-) -> Summary:
-    """:func:`run_batch_inference` while holding the output's lock."""
-    summary = Summary(output_path=str(output))
-    partial = output.with_name(output.name + PARTIAL_SUFFIX)
-    tree = InputTree.open(settings.input_data_dir)
-    if predictor is None:
-        predictor = SentimentPredictor.load(settings.model_source, settings.threshold)
-    summary.load_seconds = time.perf_counter() - start
-    summary.model = predictor.info.as_dict()
-    model_version = _model_version(predictor.info)
-    if settings.resume and output.exists():
-        _check_same_model(output, model_version)
-        summary.already_complete = True
-        LOGGER.info(summary.describe())
-        return summary
-    done: set[str] = set()
-    if settings.resume and partial.exists():
-        _check_same_model(partial, model_version)
-        done = _read_done(partial)
-        LOGGER.info("Resuming %s: %d files already done", partial, len(done))
-    LOGGER.info(
-        "Predicting %s (shard %d of %d) with %s in batches of %d on %d worker(s)",
-        settings.input_data_dir,
-        settings.shard_index,
-        settings.num_shards,
-        model_version,
-        settings.batch_size,
-        settings.num_workers,
-    )
-
-    def todo() -> Iterator[str]:
-        for path, relative in tree.iter_files(settings.suffix):
-            if settings.num_shards > 1 and shard_of(relative, settings.num_shards) != (
-                settings.shard_index
-            ):
-                continue
-            if path in done:
-                summary.resumed += 1
-                continue
-            yield path
-
-    writer = _Writer(output, predictor.info, append=bool(done))
-    progress = tqdm(
-        unit="file",
-        desc="batch inference",
-        disable=not settings.progress,
-        # In a pod's log (no terminal) a line every 30 s, not ten a second.
-        mininterval=0.1 if sys.stderr.isatty() else 30.0,
-    )
-    try:
-        for results in _results(settings, tree, predictor, _batches(todo(), settings.batch_size)):
-            writer.write(results)
-            failed = sum(1 for result in results if result[3] is not None)
-            summary.files += len(results)
-            summary.errors += failed
-            summary.predicted += len(results) - failed
-            progress.update(len(results))
-        writer.commit()
-    except BaseException:
-        writer.close()
-        LOGGER.error(
-            "Interrupted after %d files; %s holds them. Rerun with inference.resume=true "
-            "and inference.output_dir=%s to continue.",
-            summary.files,
-            writer.partial,
-            output.parent,
+def _check_same_model(results: ResultsFile, final: bool, model_version: str) -> None:
+    """Refuse to keep or continue results that another model wrote."""
+    theirs = results.written_by(final)
+    if theirs is not None and theirs != model_version:
+        raise UserError(
+            f"{results.url}{'' if final else ' (partial)'} holds results of another model "
+            f"({theirs}); this run uses {model_version}. Give a new inference.output_dir, or "
+            "set inference.resume=false to replace them."
         )
-        raise
-    finally:
-        progress.close()
+
+
+def _run_locked(settings: BatchSettings, results: ResultsFile, start: float,
+                predictor: Predictor | None) -> Summary:
+    """:func:`run_batch_inference` while holding the output's lock."""
+    summary = Summary(output_path=results.url)
+    folder = None if table_format(settings.input_data_dir) else InputFolder.open(
+        settings.input_data_dir)
+    predictor = predictor or Predictor.load(settings.model_source)
+    summary.load_seconds, summary.model = time.perf_counter() - start, predictor.info.as_dict()
+    version = _model_version(predictor.info)
+    done: set[str] = set()
+    if settings.resume:
+        _check_same_model(results, results.is_complete(), version)
+        if results.is_complete():
+            summary.already_complete = True
+            LOGGER.info(summary.describe())
+            return summary
+        done = results.done_keys() if results.partial.exists() else set()
+    LOGGER.info("Predicting %s (shard %d of %d, %d done before) with %s in batches of %d on "
+                "%d worker(s)", settings.input_data_dir, settings.shard_index,
+                settings.num_shards, len(done), version, settings.batch_size,
+                settings.num_workers)
+    _write_results(settings, results, _todo(settings, folder, done, summary),
+                   (folder, predictor, bool(done)), summary)
     summary.seconds = time.perf_counter() - start
     LOGGER.info(summary.describe())
     return summary
+
+
+def _todo(settings: BatchSettings, folder: InputFolder | None, done: set[str],
+          summary: Summary) -> Iterator[Item]:
+    """The items of this shard not done before (counted as resumed)."""
+    for item, shard_key in _items(settings, folder):
+        if settings.num_shards > 1 and shard_of(shard_key, settings.num_shards) != (
+                settings.shard_index):
+            continue
+        if item.key in done:
+            summary.resumed += 1
+            continue
+        yield item
+
+
+def _write_results(settings: BatchSettings, results: ResultsFile, todo: Iterator[Item],
+                   run: tuple[InputFolder | None, Predictor, bool], summary: Summary) -> None:
+    """Predict the batches and write their records; commit the file when all are written."""
+    folder, predictor, append = run
+    predict = _in_process if settings.num_workers == 1 else _in_pool
+    results.open(append)
+    # In a pod's log (no terminal) a line every 30 s, not ten a second.
+    progress = tqdm(unit="item", desc="batch inference", disable=not settings.progress,
+                    mininterval=0.1 if sys.stderr.isatty() else 30.0)
+    try:
+        for batch in predict(settings, folder, predictor, _batches(todo, settings.batch_size)):
+            results.write(_records(batch, predictor.info))
+            failed = sum(1 for result in batch if result.error is not None)
+            summary.items += len(batch)
+            summary.errors += failed
+            summary.predicted += len(batch) - failed
+            progress.update(len(batch))
+        results.commit()
+    except BaseException:
+        results.close()
+        LOGGER.error("Interrupted after %d items; %s holds them. Rerun with inference.resume=true "
+                     "and the same inference.output_dir to continue.", summary.items,
+                     results.partial)
+        raise
+    finally:
+        progress.close()
