@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
-from {{ cookiecutter.src_package_name }}.modeling.predictor import Prediction, SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.predictor import Prediction, Predictor
 
 
 @dataclass
 class _Waiting:
-    predictor: SentimentPredictor
+    predictor: Predictor
     texts: list[str]
     future: asyncio.Future[list[Prediction]]
 
@@ -43,7 +43,7 @@ class MicroBatcher:
         self._drainer: asyncio.Task[None] | None = None
 
     async def predict(
-        self, predictor: SentimentPredictor, texts: Sequence[str]
+        self, predictor: Predictor, texts: Sequence[str]
     ) -> list[Prediction]:
         """Predictions for ``texts``, from the next model call that has room for them."""
         loop = asyncio.get_running_loop()

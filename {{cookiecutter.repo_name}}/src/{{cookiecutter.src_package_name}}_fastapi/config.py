@@ -12,7 +12,10 @@ Three variables name the model; the first one set wins:
    against ``MLFLOW_TRACKING_URI``. Given together with a path or URI it is only used
    to report the run id when the model's own metadata does not record one.
 
-Every other setting has a default; see :class:`Settings`.
+The labels and the decision rule come with the model (its ``MLmodel``). Every other
+setting has a default; see :class:`Settings`. The workers log through the root
+logger (INFO to stderr unless the server configures logging, e.g. gunicorn's
+``--log-config``).
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-from {{ cookiecutter.src_package_name }}.modeling.predictor import DEFAULT_THRESHOLD
 
 
 class ModelSettingError(ValueError):
@@ -59,12 +60,6 @@ class Settings(BaseSettings):
     PRED_MODEL_URI: str | None = Field(None, description="Any MLflow model URI or path.")
     PRED_MODEL_PATH: str | None = Field(None, description="Local MLflow model folder.")
     PRED_MODEL_UUID: str | None = Field(None, description="MLflow run id of the model.")
-    PRED_THRESHOLD: float = Field(
-        DEFAULT_THRESHOLD,
-        gt=0.0,
-        lt=1.0,
-        description="P(positive) from which a review is positive.",
-    )
 
     API_MAX_REVIEWS: int = Field(500, ge=1, description="Reviews per request.")
     API_MAX_REVIEW_CHARS: int = Field(
@@ -112,15 +107,6 @@ class Settings(BaseSettings):
             "Off: no per-request telemetry work at all."
         ),
     )
-    API_LOG_CONFIG: str | None = Field(
-        None,
-        description=(
-            "Logging YAML (dictConfig) for the workers. Default: the project's "
-            "conf/base/logging.yaml. Only applied when the server has not configured "
-            "the root logger itself."
-        ),
-    )
-
     @field_validator("API_CORS_ORIGINS", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:

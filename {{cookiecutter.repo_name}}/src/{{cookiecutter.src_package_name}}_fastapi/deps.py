@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastapi import HTTPException, Request
 
-from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.predictor import Predictor
 
 from .config import ModelSettingError, Settings, redact
 
@@ -25,7 +25,7 @@ class ModelLoadError(RuntimeError):
     """The model named by the settings is missing or cannot be loaded."""
 
 
-def load_predictor(settings: Settings) -> SentimentPredictor:
+def load_predictor(settings: Settings) -> Predictor:
     """Load the model that the settings name.
 
     Parameters
@@ -35,7 +35,7 @@ def load_predictor(settings: Settings) -> SentimentPredictor:
 
     Returns
     -------
-    SentimentPredictor
+    Predictor
         Ready to predict, with its provenance in ``info``.
 
     Raises
@@ -47,25 +47,22 @@ def load_predictor(settings: Settings) -> SentimentPredictor:
         source = settings.model_source()
     except ModelSettingError as error:
         raise ModelLoadError(f"Cannot start the API: {error}") from None
-    problem = _local_model_problem(source.uri)
-    if problem:
-        raise ModelLoadError(
-            f"Cannot start the API: no model could be loaded from "
-            f"{source.setting}={redact(source.uri)!r} ({problem})"
-        )
     # Downloads from an artifact store would otherwise draw progress bars into the logs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
-        predictor = SentimentPredictor.load(source.uri, threshold=settings.PRED_THRESHOLD)
+        problem = _local_model_problem(source.uri)
+        if problem:
+            raise FileNotFoundError(problem)
+        predictor = Predictor.load(source.uri)
     except Exception as error:  # pylint: disable=broad-exception-caught
         # MLflow raises many types (MlflowException, OSError, ValueError, ...); all mean
         # the same to the operator: this setting does not name a loadable model. The
         # traceback goes to DEBUG, for the unusual cases one line does not explain.
         LOGGER.debug("Loading %s failed", redact(source.uri), exc_info=True)
-        cause = " ".join(f"{type(error).__name__}: {error}".split())
+        cause = f"{type(error).__name__}: {error}"
         raise ModelLoadError(
             f"Cannot start the API: no model could be loaded from "
-            f"{source.setting}={redact(source.uri)!r} ({cause[:500]})"
+            f"{source.setting}={redact(source.uri)!r} ({' '.join(cause.split())[:500]})"
         ) from None
     if source.run_id and not predictor.info.run_id:
         predictor.info = dataclasses.replace(predictor.info, run_id=source.run_id)
@@ -90,12 +87,12 @@ def _local_model_problem(uri: str) -> str | None:
     return None
 
 
-async def get_predictor(request: Request) -> SentimentPredictor:
+async def get_predictor(request: Request) -> Predictor:
     """The predictor loaded at start-up (503 when there is none).
 
     An ``async`` dependency: FastAPI runs plain ``def`` dependencies in a thread.
     """
-    predictor: SentimentPredictor | None = getattr(request.app.state, "predictor", None)
+    predictor: Predictor | None = getattr(request.app.state, "predictor", None)
     if predictor is None:
         raise HTTPException(status_code=503, detail="The model is not loaded.")
     return predictor

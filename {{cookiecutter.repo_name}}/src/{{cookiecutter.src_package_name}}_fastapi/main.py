@@ -22,32 +22,28 @@ from fastapi.telemetry import TelemetryConfig
 
 from {{ cookiecutter.src_package_name }} import __doc__ as project_doc
 from {{ cookiecutter.src_package_name }} import __version__
-from {{ cookiecutter.src_package_name }}.general_utils import (
-    DEFAULT_LOGGING_CONFIG,
-    flush_handlers,
-    setup_logging,
-)
 
 from .config import Settings
 from .deps import ModelLoadError, load_predictor
-from .middleware import REQUEST_LOGGER, RequestGuard, StartupError
+from .middleware import RequestGuard, StartupError
 from .v1.routers import docs, health, model, page
 
 LOGGER = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: FastAPI's telemetry with every signal off: not even a per-request check for providers.
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
-def _configure_logging(settings: Settings) -> None:
-    """Give the worker a logging set-up unless the server already made one.
+def _configure_logging() -> None:
+    """Give the worker INFO logging to stderr unless the server configured the root logger.
 
     Gunicorn and uvicorn configure their own loggers only, so without this the
     API's INFO lines (one per request) would go nowhere.
     """
-    if logging.getLogger().handlers:
-        return
-    setup_logging(Path(settings.API_LOG_CONFIG or DEFAULT_LOGGING_CONFIG))
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    for noisy in ("mlflow", "urllib3", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -66,6 +62,19 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": detail})
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the model named by the app's settings, unless one was handed in (embedding, tests)."""
+    _configure_logging()
+    if app.state.predictor is None:
+        try:
+            app.state.predictor = load_predictor(app.state.settings)
+        except ModelLoadError as error:
+            LOGGER.error("%s", error)
+            raise StartupError(str(error)) from None
+    yield
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application.
 
@@ -80,20 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         The app; its lifespan loads the model named by the settings.
     """
     settings = settings or Settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        _configure_logging(settings)
-        if app.state.predictor is None:  # else it was handed in (embedding, tests)
-            try:
-                app.state.predictor = load_predictor(settings)
-            except ModelLoadError as error:
-                LOGGER.error("%s", error)
-                raise StartupError(str(error)) from None
-        yield
-        # Request lines may be held for a batched write: write them before the worker exits.
-        flush_handlers(REQUEST_LOGGER)
-
     app = FastAPI(
         title="{{ cookiecutter.project_name }} API",
         description=project_doc,
@@ -118,10 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, max_body_bytes=settings.API_MAX_BODY_BYTES)
     if settings.API_CORS_ORIGINS:
         app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.API_CORS_ORIGINS,
-            allow_credentials=settings.API_CORS_ALLOW_CREDENTIALS,
-            allow_methods=["GET", "POST"],
+            CORSMiddleware, allow_origins=settings.API_CORS_ORIGINS,
+            allow_credentials=settings.API_CORS_ALLOW_CREDENTIALS, allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "Accept", "Authorization"],
         )
     return app

@@ -1,16 +1,16 @@
 """Request and response bodies of the API.
 
-The request models are built by :func:`request_models` because their limits
-(reviews per request, characters per review) come from the settings; the limits
-then appear in the OpenAPI schema, so clients and ``/docs`` show them.
+The request model is built by :func:`request_model` because its limits (reviews
+per request, characters per review) come from the settings; the limits then appear
+in the OpenAPI schema, so clients and ``/docs`` show every constraint the API
+enforces. Answers come in the order of the request's reviews (ids may repeat).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 #: Text that holds at least one non-space character (JSON Schema ``pattern`` semantics).
 NON_BLANK = r"\S"
@@ -25,23 +25,7 @@ class BaseRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
-class PredictRequestBase(BaseRequest):
-    """Common behaviour of the (settings-dependent) predict request model."""
-
-    reviews: list  # narrowed by request_models()
-
-    @model_validator(mode="after")
-    def _unique_ids(self) -> PredictRequestBase:
-        counts = Counter(review.id for review in self.reviews)
-        if len(counts) < len(self.reviews):
-            repeated = sorted(review_id for review_id, n in counts.items() if n > 1)
-            raise ValueError(
-                f"review ids must be unique within a request; repeated: {repeated[:10]}"
-            )
-        return self
-
-
-def request_models(max_reviews: int, max_review_chars: int) -> type[PredictRequestBase]:
+def request_model(max_reviews: int, max_review_chars: int) -> type[BaseRequest]:
     """Build the predict request model with the configured limits.
 
     Parameters
@@ -65,16 +49,16 @@ def request_models(max_reviews: int, max_review_chars: int) -> type[PredictReque
             min_length=1,
             max_length=max_review_chars,
             pattern=NON_BLANK,
-            description="The review; raw text or HTML, not blank.",
+            description="The text to classify; raw text or HTML, not blank.",
         )
 
-    class PredictRequest(PredictRequestBase):
+    class PredictRequest(BaseRequest):
         """Reviews to classify, in one vectorised model call."""
 
         reviews: list[Review] = Field(
             min_length=1,
             max_length=max_reviews,
-            description="Reviews with ids unique within the request.",
+            description="The texts; each answer echoes its review's id, in this order.",
         )
 
         model_config = ConfigDict(
@@ -97,8 +81,9 @@ class ReviewPrediction(BaseModel):
     """The model's answer for one review."""
 
     review_id: int
-    sentiment: Literal["positive", "negative"]
-    probability: float = Field(ge=0.0, le=1.0, description="P(positive) from the model.")
+    label: str = Field(description="The label the model gives the text.")
+    probability: float = Field(ge=0.0, le=1.0, description="The probability of that label.")
+    probabilities: dict[str, float] = Field(description="The probability of every label.")
 
 
 class PredictResponse(BaseModel):
@@ -115,7 +100,11 @@ class ModelVersion(BaseModel):
     registered_name: str | None = None
     version: str | None = None
     alias: str | None = None
-    threshold: float = Field(description="P(positive) from which a review is positive.")
+    labels: list[str] = Field(description="The labels the model can give.")
+    positive_label: str | None = Field(
+        description="Binary models: the label that threshold applies to (null: argmax)."
+    )
+    threshold: float = Field(description="Probability of positive_label from which it is given.")
 
 
 class ModelVersionResponse(BaseModel):

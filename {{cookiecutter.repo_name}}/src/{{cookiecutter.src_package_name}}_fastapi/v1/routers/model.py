@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
-from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.predictor import Prediction, Predictor
 
 from ...batching import MicroBatcher
 from ...config import Settings, redact
@@ -19,10 +19,10 @@ from ...schemas import (
     ModelVersionResponse,
     PredictResponse,
     ReviewPrediction,
-    request_models,
+    request_model,
 )
 
-PredictorDep = Annotated[SentimentPredictor, Depends(get_predictor)]
+PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 
 ERROR_RESPONSES: dict[int | str, dict] = {
     400: {"model": ErrorMessage, "description": "Malformed headers"},
@@ -41,44 +41,36 @@ def build_router(settings: Settings) -> APIRouter:
         Gives the limits (reviews per request, characters per review) and the
         size under which a request is predicted on the event loop.
     """
-    predict_request = request_models(settings.API_MAX_REVIEWS, settings.API_MAX_REVIEW_CHARS)
+    predict_request = request_model(settings.API_MAX_REVIEWS, settings.API_MAX_REVIEW_CHARS)
     inline_chars = settings.API_INLINE_PREDICT_CHARS
     batcher = MicroBatcher(settings.API_BATCH_REVIEWS) if settings.API_BATCH_REVIEWS else None
     router = APIRouter(prefix="/model", tags=["model"])
+
+    async def predictions(predictor: Predictor, texts: list[str]) -> list[Prediction]:
+        """NBSVM: small requests on the event loop (a fraction of a millisecond), larger
+        ones in a worker thread, so that other requests and health probes on this worker
+        are not held up. A transformer or an ensemble always works in a thread, and
+        requests that arrive meanwhile share its next call (``API_BATCH_REVIEWS``)."""
+        if batcher is not None and predictor.benefits_from_batching:
+            return await batcher.predict(predictor, texts)
+        if sum(map(len, texts)) <= inline_chars:
+            return predictor.predict(texts)
+        return await run_in_threadpool(predictor.predict, texts)
 
     @router.post(
         "/predict",
         response_model=PredictResponse,
         responses=ERROR_RESPONSES,
-        summary="Sentiment of each review, in one vectorised model call",
+        summary="The label of each review, in one vectorised model call",
         dependencies=[Depends(require_json_body)],
     )
     async def predict(body: predict_request, predictor: PredictorDep) -> PredictResponse:
-        """Classify the reviews of the request.
-
-        NBSVM: small requests are predicted on the event loop (a fraction of a
-        millisecond); larger ones in a worker thread, so that other requests and health
-        probes on this worker are not held up while the model works. A transformer or
-        an ensemble always works in a thread, and requests that arrive meanwhile share
-        its next call (``API_BATCH_REVIEWS``).
-        """
-        texts = [review.text for review in body.reviews]
-        if batcher is not None and predictor.benefits_from_batching:
-            predictions = await batcher.predict(predictor, texts)
-        elif sum(map(len, texts)) <= inline_chars:
-            predictions = predictor.predict(texts)
-        else:
-            predictions = await run_in_threadpool(predictor.predict, texts)
-        return PredictResponse(
-            data=[
-                ReviewPrediction(
-                    review_id=review.id,
-                    sentiment=prediction.sentiment,
-                    probability=prediction.probability,
-                )
-                for review, prediction in zip(body.reviews, predictions, strict=True)
-            ]
-        )
+        """Classify the reviews of the request; the answers come in the request's order."""
+        answers = await predictions(predictor, [review.text for review in body.reviews])
+        return PredictResponse(data=[
+            ReviewPrediction(review_id=review.id, **answer._asdict())
+            for review, answer in zip(body.reviews, answers, strict=True)
+        ])
 
     @router.get(
         "/version",
@@ -96,7 +88,7 @@ def build_router(settings: Settings) -> APIRouter:
                 registered_name=info.registered_name,
                 version=info.version,
                 alias=info.alias,
-                threshold=predictor.threshold,
+                **predictor.rule.as_dict(),
             )
         )
 
