@@ -1,4 +1,4 @@
-"""Batch inference over a folder of review files (one review per ``.txt`` file).
+"""Batch inference over a folder of text files (one text per ``.txt`` file) or a table.
 
     python src/batch_inferencing.py inference.model_path=<PATH_TO_MODEL> \\
         inference.input_data_dir=<DIR_OF_TXT_FILES>
@@ -8,32 +8,21 @@ Writes ``batch-infer-res.jsonl`` into this run's output folder (Hydra's
 ``inference`` section of ``conf/base/pipelines.yaml``.
 """
 
-import logging
-import sys
-
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from {{ cookiecutter.src_package_name }}.configuration import ConfigError
-from {{ cookiecutter.src_package_name }}.general_utils import setup_logging
+from {{ cookiecutter.src_package_name }}.configuration import exit_on_user_error, typed_section
 from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, run_batch_inference
-
-LOGGER = logging.getLogger(__name__)
 
 
 @hydra.main(config_path="../conf", config_name="base/pipelines")
 def main(cfg: DictConfig) -> None:
-    """Predict every review file of the configured folder (this run's shard of it)."""
-    setup_logging()
-    config = OmegaConf.to_container(cfg.inference, resolve=True)
-    try:
-        # Validated once here: the library receives a frozen BatchSettings, not a DictConfig.
-        settings = BatchSettings.from_config(config, HydraConfig.get().runtime.output_dir)
-        run_batch_inference(settings)
-    except (ConfigError, ValueError, FileNotFoundError) as error:
-        LOGGER.error("Batch inference not run: %s", error)
-        sys.exit(2)
+    """Predict every item of the configured input (this run's shard of it)."""
+    output_dir = cfg.inference.output_dir or HydraConfig.get().runtime.output_dir
+    with exit_on_user_error("Batch inference"):
+        section = {**cfg.inference, "output_dir": output_dir}
+        run_batch_inference(typed_section(section, BatchSettings, "inference"))
 
 
 if __name__ == "__main__":

@@ -10,17 +10,25 @@ The same training as ``train_model.py``; only the config differs
 objective is what Optuna maximises.
 """
 
+import logging
+
 import hydra
 from omegaconf import DictConfig
 
-from {{ cookiecutter.src_package_name }}.modeling.training import train_and_report
+from {{ cookiecutter.src_package_name }}.configuration import exit_on_user_error
+from {{ cookiecutter.src_package_name }}.modeling.training import run_training, summarise
 from {{ cookiecutter.src_package_name }}.modeling.training_config import train_config
+
+LOGGER = logging.getLogger(__name__)
 
 
 @hydra.main(config_path="../conf", config_name="base/train-model-hptuning")
 def main(cfg: DictConfig) -> float:
     """Run one trial; return its validation objective to the sweeper."""
-    return train_and_report(train_config(cfg.train))
+    with exit_on_user_error("Training"):
+        result = run_training(train_config(cfg.train))
+    LOGGER.info(summarise(result))
+    return result.objective
 
 
 if __name__ == "__main__":
