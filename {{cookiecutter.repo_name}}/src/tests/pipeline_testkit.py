@@ -1,11 +1,13 @@
-"""Helpers of the pipeline tests: tiny review trees, composed configs, a faulty proxy.
+"""Helpers of the pipeline tests: tiny raw trees and tables, composed configs, a faulty proxy.
 
-The tests write their own data (a few dozen synthetic reviews) in temporary
+The tests write their own data (a few dozen synthetic texts) in temporary
 folders: they need neither the network nor the real dataset.
 
-Positive reviews use praising words and negative ones complaining words, so
-even 30 training reviews teach the model something; the texts keep HTML
-markup so cleaning is exercised too.
+Each label has its own words (positive reviews praise, negative ones complain;
+the three-label set speaks of sports, business or tech), so even 30 training
+texts teach the model something; the texts keep HTML markup so cleaning is
+exercised too. :data:`LABEL_SETS` gives a binary and a three-label problem, for
+tests that must hold for any label set.
 """
 
 from __future__ import annotations
@@ -27,8 +29,13 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import pytest
+import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+from {{ cookiecutter.src_package_name }}.configuration import typed_section
+from {{ cookiecutter.src_package_name }}.data_prep.config import DataPrepConfig
+from {{ cookiecutter.src_package_name }}.data_prep.pipeline import DataPrepResult, prepare_dataset
 
 
 def in_ci() -> bool:
@@ -65,30 +72,82 @@ CONFIG_DIR = REPO_ROOT / "conf"
 POSITIVE_WORDS = ["great", "wonderful", "loved", "brilliant", "moving", "superb", "fun"]
 NEGATIVE_WORDS = ["awful", "boring", "hated", "dull", "terrible", "waste", "poor"]
 NEUTRAL_WORDS = ["the", "film", "plot", "actor", "scene", "story", "movie", "ending", "music"]
+#: The raw labels of each problem (folder names or table values) and their words.
+LABEL_SETS: dict[str, dict[str, list[str]]] = {
+    "binary": {"pos": POSITIVE_WORDS, "neg": NEGATIVE_WORDS},
+    "three": {
+        "sports": ["match", "goal", "team", "league", "coach", "season", "striker"],
+        "business": ["market", "shares", "profit", "bank", "investors", "merger", "revenue"],
+        "tech": ["software", "chip", "startup", "cloud", "phone", "robot", "browser"],
+    },
+}
+#: The labels the pipeline gives each set (conf/base/pipelines.yaml names pos and neg).
+PROCESSED_LABELS = {"binary": ["negative", "positive"], "three": ["business", "sports", "tech"]}
 
 
-def review_text(positive: bool, rng: random.Random) -> str:
-    """One synthetic review with a <br /> tag in the middle."""
-    words = POSITIVE_WORDS if positive else NEGATIVE_WORDS
-    first = " ".join(rng.choice(NEUTRAL_WORDS + words) for _ in range(8))
-    second = " ".join(rng.choice(NEUTRAL_WORDS + words + words) for _ in range(10))
+def label_text(words: Sequence[str], rng: random.Random) -> str:
+    """One synthetic text of a label, with a <br /> tag in the middle."""
+    first = " ".join(rng.choice([*NEUTRAL_WORDS, *words]) for _ in range(8))
+    second = " ".join(rng.choice([*NEUTRAL_WORDS, *words, *words]) for _ in range(10))
     return f"{first.capitalize()}!<br /><br />{second}."
 
 
-def write_raw_tree(
-    root: Path, n_train: int = 15, n_test: int = 5, seed: int = 0, prefix: str = "r"
+def review_text(positive: bool, rng: random.Random) -> str:
+    """One synthetic movie review."""
+    return label_text(POSITIVE_WORDS if positive else NEGATIVE_WORDS, rng)
+
+
+def write_raw_tree(  # pylint: disable=too-many-arguments
+    root: Path, n_train: int = 15, n_test: int = 5, seed: int = 0, prefix: str = "r",
+    labels: str = "binary",
 ) -> Path:
-    """Write ``n_train``/``n_test`` reviews per label in the IMDB layout under ``root``."""
+    """Write ``n_train``/``n_test`` texts per label as ``{train,test}/<label>/*.txt``."""
     rng = random.Random(seed)
     for split, count in (("train", n_train), ("test", n_test)):
-        for label in ("pos", "neg"):
+        for label, words in LABEL_SETS[labels].items():
             folder = root / split / label
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
                 (folder / f"{prefix}{i}_{rng.randint(1, 10)}.txt").write_text(
-                    review_text(label == "pos", rng), encoding="utf-8"
+                    label_text(words, rng), encoding="utf-8"
                 )
     return root
+
+
+def table_rows(n: int, labels: str = "three", seed: int = 0) -> pd.DataFrame:
+    """``n`` rows per label: ``id``, ``text`` and ``label`` columns, labels interleaved."""
+    rng = random.Random(seed)
+    rows = [{"id": f"{label}-{i}", "text": label_text(words, rng), "label": label}
+            for i in range(n) for label, words in LABEL_SETS[labels].items()]
+    return pd.DataFrame(rows)
+
+
+def write_table(path: Path, frame: pd.DataFrame) -> Path:
+    """Write ``frame`` as CSV, Parquet or JSON Lines, by ``path``'s suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True)
+    return path
+
+
+def data_prep_config(
+    raw_dirs: Sequence[Path | str], processed: Path | str, *overrides: str
+) -> DataPrepConfig:
+    """The ``data_prep`` section as the entry script validates it, for these folders."""
+    cfg = compose_config("pipelines", [
+        f"data_prep.raw_dirs_paths=[{','.join(map(str, raw_dirs))}]",
+        f"data_prep.processed_data_path={processed}", *overrides,
+    ])
+    return typed_section(cfg.data_prep, DataPrepConfig, "data_prep")
+
+
+def prepare(raw_dirs: Sequence[Path | str], processed: Path | str, *overrides: str) -> DataPrepResult:
+    """Run data preparation on these folders (no progress bar) with config overrides."""
+    return prepare_dataset(data_prep_config(raw_dirs, processed, *overrides), progress=False)
 
 
 def compose_config(

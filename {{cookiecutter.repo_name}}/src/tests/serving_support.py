@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from {{ cookiecutter.src_package_name }}.modeling import model_io
 from {{ cookiecutter.src_package_name }}.modeling.nbsvm import fit_nbsvm
+from {{ cookiecutter.src_package_name }}.modeling.predictor import DecisionRule
 from {{ cookiecutter.src_package_name }}.modeling.training_config import NbsvmConfig
 
 #: The guide's request body.
@@ -48,15 +49,49 @@ _NEGATIVE = [
 ]
 
 
-def fit_tiny_model():  # returns a scikit-learn Pipeline
-    """Fit the project's NBSVM on a dozen reviews (label 1 = positive)."""
-    labels = np.array([1] * len(_POSITIVE) + [0] * len(_NEGATIVE))
-    return fit_nbsvm(_POSITIVE + _NEGATIVE, labels, NbsvmConfig(hash_bits=16, C=10.0))
+_SPORTS = [
+    "A great match: the team scored a late goal.",
+    "The coach praised the striker after the league game.",
+    "The season ends with a derby match and a goal.",
+    "The team won the league, the coach is happy.",
+]
+_BUSINESS = [
+    "Shares rose as the bank reported a profit.",
+    "Investors welcome the merger, revenue is up.",
+    "The market fell, the bank lost shares value.",
+    "Profit and revenue beat what investors expected.",
+]
+_TECH = [
+    "The startup ships a new chip for phones.",
+    "A cloud browser for software developers.",
+    "The robot runs new software on a small chip.",
+    "Phones get a faster browser and cloud storage.",
+]
+#: The labels of the tiny models, in their probability columns' order.
+TINY_LABELS = {"binary": ("negative", "positive"), "three": ("business", "sports", "tech")}
+#: Texts of each label (binary: the guide's sentiment; three: news topics).
+TINY_TEXTS = {
+    "binary": {"negative": _NEGATIVE, "positive": _POSITIVE},
+    "three": {"business": _BUSINESS, "sports": _SPORTS, "tech": _TECH},
+}
+#: NBSVM settings of the tiny models: small and quick.
+TINY_NBSVM = NbsvmConfig(kind="nbsvm", ngram_max=2, hash_bits=16, C=10.0, nb_alpha=1.0,
+                         max_iter=1000, refit_on_all_train=False)
 
 
-def save_tiny_model(path: Path) -> Path:
+def fit_tiny_model(labels: str = "binary"):  # returns a scikit-learn Pipeline
+    """Fit the project's NBSVM on a dozen texts; the columns follow :data:`TINY_LABELS`."""
+    texts, codes = [], []
+    for code, label in enumerate(TINY_LABELS[labels]):
+        texts += TINY_TEXTS[labels][label]
+        codes += [code] * len(TINY_TEXTS[labels][label])
+    return fit_nbsvm(texts, np.array(codes), TINY_NBSVM)
+
+
+def save_tiny_model(path: Path, labels: str = "binary") -> Path:
     """Save the tiny model in the project's MLflow flavour into ``path`` and return it."""
-    model_io.save_model(fit_tiny_model(), path)
+    rule = DecisionRule(TINY_LABELS[labels])
+    model_io.save_model(fit_tiny_model(labels), path, rule.as_dict())
     return path
 
 
