@@ -10,7 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from pipeline_testkit import serve_folder, write_raw_tree
+from pipeline_testkit import serve_folder, table_rows, write_raw_tree, write_table
 
 from {{ cookiecutter.src_package_name }}.data_prep.fetch import FetchError, fetch_dataset
 
@@ -62,6 +62,13 @@ def test_folder_in_imdb_layout_is_copied(tmp_path: Path) -> None:
     assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.txt")) == sorted(
         p.relative_to(tree).as_posix() for p in tree.rglob("*.txt")
     )
+
+
+def test_a_single_file_such_as_a_table_is_copied_into_the_destination(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "news.csv", table_rows(2))
+    dest = fetch_dataset(str(table), tmp_path / "raw" / "news", progress=False)
+    assert sorted(p.name for p in dest.iterdir()) == [".written-by-pipeline", "news.csv"]
+    assert (dest / "news.csv").read_bytes() == table.read_bytes()
 
 
 def test_archive_escaping_its_folder_is_refused(tmp_path: Path) -> None:
