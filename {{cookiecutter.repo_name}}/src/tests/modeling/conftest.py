@@ -7,18 +7,23 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from pipeline_testkit import write_raw_tree
-
-from {{ cookiecutter.src_package_name }}.data_prep.pipeline import prepare_dataset
+from pipeline_testkit import prepare, write_raw_tree
 
 
 @pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     """40 reviews: 15 positive and 15 negative to train on, 5 and 5 to test on."""
     raw = write_raw_tree(tmp_path / "raw", n_train=15, n_test=5)
-    processed = tmp_path / "processed"
-    prepare_dataset([str(raw)], str(processed), progress=False)
-    return processed
+    prepare([raw], tmp_path / "processed")
+    return tmp_path / "processed"
+
+
+@pytest.fixture(params=["binary", "three"])
+def labelled_dataset(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
+    """A tiny dataset of each label set (15 train and 5 test texts per label), and its name."""
+    raw = write_raw_tree(tmp_path / "raw", n_train=15, n_test=5, labels=request.param)
+    prepare([raw], tmp_path / "processed")
+    return request.param, tmp_path / "processed"
 
 
 @pytest.fixture(autouse=True)

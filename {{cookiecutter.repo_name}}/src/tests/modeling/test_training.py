@@ -9,17 +9,16 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow.entities import RunStatus
-from pipeline_testkit import compose_config, mlflow_overrides, write_raw_tree
+from pipeline_testkit import PROCESSED_LABELS, compose_config, mlflow_overrides, prepare, write_raw_tree
 
 from {{ cookiecutter.src_package_name }}.configuration import ConfigError
-from {{ cookiecutter.src_package_name }}.data_prep.pipeline import prepare_dataset
 from {{ cookiecutter.src_package_name }}.data_prep.processed_dataset import IncompleteDatasetError
-from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.predictor import Predictor
 from {{ cookiecutter.src_package_name }}.modeling.tracking import TrackingServerUnreachableError
 from {{ cookiecutter.src_package_name }}.modeling.training import run_training, summarise
 from {{ cookiecutter.src_package_name }}.modeling.training_config import TrainConfig, train_config
 
-METRICS = {"accuracy", "f1", "roc_auc", "log_loss"}
+METRICS = {"accuracy", "macro_f1", "roc_auc", "log_loss"}
 
 
 def _config(tmp_path: Path, data: Path, *extra: str) -> TrainConfig:
@@ -59,9 +58,47 @@ def test_tracked_run_logs_params_metrics_plots_lineage_and_registers(
     }
     version = client.get_model_version(cfg.registered_model_name, "1")
     assert version.run_id == result.run_id
-    predictor = SentimentPredictor.load(f"models:/{cfg.registered_model_name}/1")
-    assert predictor.predict_proba(["great wonderful superb", "awful boring waste"]).shape == (2,)
+    predictor = Predictor.load(f"models:/{cfg.registered_model_name}/1")
+    assert predictor.predict_proba(["great wonderful superb", "awful boring waste"]).shape == (2, 2)
+    assert [p.label for p in predictor.predict(["great wonderful superb", "awful boring waste"])
+            ] == ["positive", "negative"]
     assert "mlflow ui --backend-store-uri sqlite:///" in summarise(result)
+
+
+@pytest.mark.slow
+def test_any_label_set_is_trained_evaluated_and_saved_with_its_labels(
+    tmp_path: Path, labelled_dataset: tuple[str, Path]
+) -> None:
+    labels, data = labelled_dataset
+    result = run_training(_config(tmp_path, data, "train.mlflow_exp_name=labels"))
+    assert result.metrics["val_accuracy"] > 0.5 and result.metrics["test_accuracy"] > 0.5
+    assert result.metrics["test_roc_auc"] > 0.5  # one-vs-rest for three labels
+    predictor = Predictor.load(f"runs:/{result.run_id}/model")
+    assert list(predictor.labels) == PROCESSED_LABELS[labels]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "plots")}
+    curves = {"plots/test_roc_curve.png", "plots/test_pr_curve.png"} if labels == "binary" else set()
+    assert artifacts == {"plots/test_confusion_matrix.png", *curves}  # curves: binary only
+
+
+def test_a_binary_rule_is_saved_with_the_model_and_applied(
+    tmp_path: Path, tiny_dataset: Path
+) -> None:
+    cfg = _config(tmp_path, tiny_dataset, "train.setup_mlflow=false",
+                  "train.positive_label=positive", "train.threshold=0.999999")
+    predictor = Predictor.load(run_training(cfg).model_uri)
+    assert (predictor.rule.positive_label, predictor.rule.threshold) == ("positive", 0.999999)
+    probabilities = predictor.predict_proba(["great wonderful superb loved"])
+    assert probabilities[0, 1] > 0.5  # argmax would say positive; the threshold says no
+    assert predictor.predict(["great wonderful superb loved"])[0].label == "negative"
+
+
+def test_a_rule_that_does_not_fit_the_labels_is_a_config_error_before_any_run(
+    tmp_path: Path, tiny_dataset: Path
+) -> None:
+    cfg = _config(tmp_path, tiny_dataset, "train.positive_label=great")
+    with pytest.raises(ConfigError, match=r"train\.positive_label: .*'great'"):
+        run_training(cfg)
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 @pytest.mark.slow
@@ -70,8 +107,8 @@ def test_without_mlflow_the_model_is_saved_locally(tmp_path: Path, tiny_dataset:
     result = run_training(cfg)
     assert result.run_id is None
     assert result.model_uri == str(tmp_path / "models" / "model")
-    predictor = SentimentPredictor.load(result.model_uri)
-    assert predictor.predict_proba(["great", "awful"]).shape == (2,)
+    predictor = Predictor.load(result.model_uri)
+    assert predictor.predict_proba(["great", "awful"]).shape == (2, 2)
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlartifacts").exists()
     assert "Model saved to" in summarise(result)
 
@@ -129,7 +166,7 @@ def test_missing_dataset_is_a_clear_error_before_any_run(tmp_path: Path) -> None
 
 def test_a_dataset_without_test_split_trains_without_test_metrics(tmp_path: Path) -> None:
     raw = write_raw_tree(tmp_path / "raw", n_train=10, n_test=0)
-    prepare_dataset([str(raw)], str(tmp_path / "train-only"), progress=False)
+    prepare([raw], tmp_path / "train-only")
     cfg = _config(tmp_path, tmp_path / "train-only", "train.setup_mlflow=false")
     result = run_training(cfg)
     assert "val_accuracy" in result.metrics

@@ -19,19 +19,26 @@ import httpx
 import mlflow
 import numpy as np
 import pytest
-from pipeline_testkit import compose_config, mlflow_overrides, review_text, run_script
-from serving_support import GUIDE_REQUEST, running_server
+from pipeline_testkit import (
+    LABEL_SETS,
+    compose_config,
+    label_text,
+    mlflow_overrides,
+    review_text,
+    run_script,
+)
+from serving_support import GUIDE_REQUEST, TINY_NBSVM, running_server
 
+from {{ cookiecutter.src_package_name }}.configuration import typed_section
 from {{ cookiecutter.src_package_name }}.data_prep.text import clean_texts
 from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, run_batch_inference
 from {{ cookiecutter.src_package_name }}.modeling import model_io
 from {{ cookiecutter.src_package_name }}.modeling.ensemble import EnsembleModel, choose_weight
 from {{ cookiecutter.src_package_name }}.modeling.nbsvm import fit_nbsvm
-from {{ cookiecutter.src_package_name }}.modeling.predictor import ModelInfo, SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.predictor import DecisionRule, ModelInfo, Predictor
 from {{ cookiecutter.src_package_name }}.modeling.training import run_training
 from {{ cookiecutter.src_package_name }}.modeling.training_config import (
     PACKAGED_BASE_MODEL,
-    NbsvmConfig,
     TrainConfig,
     TransformerConfig,
     train_config,
@@ -55,19 +62,23 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
-def _reviews(n: int, seed: int = 1) -> tuple[list[str], np.ndarray]:
-    import random  # pylint: disable=import-outside-toplevel
-
+def _texts(n: int, labels: str = "binary", seed: int = 1) -> tuple[list[str], np.ndarray]:
+    """``n`` cleaned texts and their codes, indices into the sorted labels of the set."""
     rng = random.Random(seed)
-    labels = np.array([i % 2 for i in range(n)])
-    return clean_texts([review_text(bool(label), rng) for label in labels]), labels
+    words = [LABEL_SETS[labels][name] for name in sorted(LABEL_SETS[labels])]
+    codes = np.array([i % len(words) for i in range(n)])
+    return clean_texts([label_text(words[code], rng) for code in codes]), codes
 
 
 def _tiny_cfg(base: Path, **values: Any) -> TransformerConfig:
-    return TransformerConfig(
-        base_model=str(base), epochs=1, max_tokens=24, head_tokens=6, batch_size=8,
-        progress=False, **values,
-    )
+    """The shipped transformer option, made tiny, with ``base`` as its encoder."""
+    cfg = compose_config("pipelines", ["model=transformer", f"train.model.base_model={base}",
+                                       *TINY])
+    return typed_section(cfg.train.model, TransformerConfig, "train.model").model_copy(
+        update=values)
+
+
+RULE = DecisionRule(("negative", "positive"))
 
 
 def _config(tmp_path: Path, data: Path, option: str, base: Path, *extra: str) -> TrainConfig:
@@ -95,14 +106,27 @@ def test_long_reviews_keep_their_head_and_tail(tiny_encoder: Path) -> None:
     assert short[1:-1] == tokenizer("great fun", add_special_tokens=False)["input_ids"]
 
 
-def _in_memory_model(kind: str, base: Path) -> Any:
-    texts, labels = _reviews(40)
-    tuned = transformer.fit_transformer(texts[:30], labels[:30], texts[30:], labels[30:],
-                                        _tiny_cfg(base), seed=3)
+def _in_memory_model(kind: str, base: Path, labels: str = "binary") -> Any:
+    texts, codes = _texts(40 if labels == "binary" else 60, labels)
+    cut = len(texts) * 3 // 4
+    tuned = transformer.fit_transformer(texts[:cut], codes[:cut], texts[cut:], codes[cut:],
+                                        _tiny_cfg(base), num_labels=len(LABEL_SETS[labels]),
+                                        seed=3)
     if kind == "transformer":
         return tuned
-    nbsvm = fit_nbsvm(texts[:30], labels[:30], NbsvmConfig(hash_bits=16))
-    return EnsembleModel(nbsvm, tuned, 0.4)
+    return EnsembleModel(fit_nbsvm(texts[:cut], codes[:cut], TINY_NBSVM), tuned, 0.4)
+
+
+@pytest.mark.parametrize("kind", ["transformer", "ensemble"])
+def test_three_labels_get_a_head_of_three_and_a_column_each(
+    tiny_encoder: Path, kind: str
+) -> None:
+    model = _in_memory_model(kind, tiny_encoder, labels="three")
+    probabilities = model.predict_proba(_texts(6, "three", seed=9)[0])
+    assert probabilities.shape == (6, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    network = model.network if kind == "transformer" else model.transformer.network
+    assert network.head.out_features == 3
 
 
 @pytest.mark.slow
@@ -113,17 +137,20 @@ def test_registered_model_serves_the_probabilities_of_the_model_in_memory(
     model = _in_memory_model(kind, tiny_encoder)
     texts = [review["text"] for review in GUIDE_REQUEST["reviews"]]
     # Independent expectation: the in-memory model, before anything is saved.
-    expected = model.predict_proba(clean_texts(texts))[:, 1]
+    expected = model.predict_proba(clean_texts(texts))
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = mlflow.create_experiment("e2e", artifact_location=(tmp_path / "a").as_uri())
     with mlflow.start_run(experiment_id=experiment):
-        info = model_io.log_model(model, "model", None, np.array(texts, dtype=object))
+        info = model_io.log_model(model, "model", RULE.as_dict(), None, texts)
     version = mlflow.register_model(info.model_uri, f"tiny-{kind}").version
     uri = f"models:/tiny-{kind}/{version}"
 
-    predictor = SentimentPredictor.load(uri)
+    predictor = Predictor.load(uri)
     np.testing.assert_allclose(predictor.predict_proba(texts), expected, rtol=1e-6)
+    pyfunc = mlflow.pyfunc.load_model(uri).predict(texts)  # MLflow's own loader, our code
+    np.testing.assert_allclose([[row[label] for label in RULE.labels]
+                                for row in pyfunc["probabilities"]], expected, rtol=1e-6)
     local = model_io.local_model_dir(uri)
     assert not list(local.rglob("*.pkl")) and not list(local.rglob("*.bin"))
     assert list(local.rglob("*.safetensors"))
@@ -132,7 +159,8 @@ def test_registered_model_serves_the_probabilities_of_the_model_in_memory(
                                             PRED_MODEL_UUID=None))) as url:
         answer = httpx.post(url + "/api/v1/model/predict", json=GUIDE_REQUEST, timeout=30)
     assert answer.status_code == 200, answer.text
-    served = [item["probability"] for item in answer.json()["data"]]
+    served = [[item["probabilities"][label] for label in RULE.labels]
+              for item in answer.json()["data"]]
     np.testing.assert_allclose(served, expected, rtol=1e-6)
 
     folder = tmp_path / "in" / "reviews"
@@ -149,7 +177,8 @@ def test_registered_model_serves_the_probabilities_of_the_model_in_memory(
     assert result.returncode == 0, result.stderr[-3000:]
     records = [json.loads(line) for line in
                (tmp_path / "out" / "batch-infer-res.jsonl").read_text().splitlines()]
-    by_file = {Path(r["filepath"]).name: r["logit_prob"] for r in records}
+    by_file = {Path(r["filepath"]).name: [r["probabilities"][label] for label in RULE.labels]
+               for r in records}
     np.testing.assert_allclose([by_file["0_5.txt"], by_file["1_5.txt"]], expected, rtol=1e-6)
 
 
@@ -159,18 +188,19 @@ def test_concurrent_requests_to_a_served_ensemble_each_get_their_own_answer(
 ) -> None:
     """Requests joined into one model call (micro-batching) are answered as if alone."""
     model = _in_memory_model("ensemble", tiny_encoder)
-    model_io.save_model(model, tmp_path / "model")
+    model_io.save_model(model, tmp_path / "model", RULE.as_dict())
     rng = random.Random(11)
     requests = [[review_text(rng.random() < 0.5, rng) for _ in range(1 + i % 3)]
                 for i in range(24)]  # fmt: skip
-    alone = SentimentPredictor(model, ModelInfo("in-memory"))
+    alone = Predictor(model, RULE, ModelInfo("in-memory"))
     expected = [alone.predict_proba(texts) for texts in requests]
 
-    def ask(url: str, texts: list[str]) -> list[float]:
+    def ask(url: str, texts: list[str]) -> list[list[float]]:
         body = {"reviews": [{"id": i, "text": text} for i, text in enumerate(texts)]}
         answer = httpx.post(url + "/api/v1/model/predict", json=body, timeout=60)
         assert answer.status_code == 200, answer.text
-        return [item["probability"] for item in answer.json()["data"]]
+        return [[item["probabilities"][label] for label in RULE.labels]
+                for item in answer.json()["data"]]
 
     app = create_app(Settings(PRED_MODEL_PATH=str(tmp_path / "model"), PRED_MODEL_URI=None,
                               PRED_MODEL_UUID=None, API_BATCH_REVIEWS=8))
@@ -216,7 +246,7 @@ def test_batch_inference_of_a_gpu_model_tokenises_in_workers_and_scores_in_one_p
         (model.transformer if kind == "ensemble" else model).device = torch.device("cuda")
     else:
         monkeypatch.setattr(model_io, "uses_gpu", lambda _model: True)
-    predictor = SentimentPredictor(model, ModelInfo("in-memory"))
+    predictor = Predictor(model, RULE, ModelInfo("in-memory"))
     rng = random.Random(5)
     texts = [review_text(i % 3 == 0, rng) for i in range(37)]
     expected = predictor.predict_proba(texts)  # in this process, before any worker exists
@@ -228,17 +258,20 @@ def test_batch_inference_of_a_gpu_model_tokenises_in_workers_and_scores_in_one_p
     log = tmp_path / "calls.log"
     _record_calls(monkeypatch, model, log)
 
-    settings = BatchSettings(input_data_dir=str(folder), output_dir=str(tmp_path / "out"),
-                             model_path="in-memory", num_workers=2, batch_size=8,
-                             progress=False)
+    section = compose_config("pipelines", [
+        f"inference.input_data_dir={folder}", f"inference.output_dir={tmp_path / 'out'}",
+        "inference.model_path=in-memory", "inference.num_workers=2", "inference.batch_size=8",
+        "inference.progress=false"]).inference
+    settings = typed_section(section, BatchSettings, "inference")
     summary = run_batch_inference(settings, predictor=predictor)
 
     assert (summary.predicted, summary.errors) == (37, 1)
-    records = [json.loads(line) for line in settings.output_path.read_text().splitlines()]
+    records = [json.loads(line) for line in Path(settings.output_url).read_text().splitlines()]
     names = [Path(record["filepath"]).name for record in records]
     assert names == sorted(names)  # input order, the bad file in its place
     assert "no text" in records[names.index("17_bad.txt")]["error"]
-    got = {name: record["logit_prob"] for name, record in zip(names, records, strict=True)}
+    got = {name: [(record["probabilities"] or {}).get(label) for label in RULE.labels]
+           for name, record in zip(names, records, strict=True)}
     np.testing.assert_allclose([got[f"{i:02d}_5.txt"] for i in range(37)], expected,
                                rtol=1e-5, atol=1e-6)
     calls = [line.split() for line in log.read_text().splitlines()]
@@ -270,9 +303,10 @@ def test_train_model_logs_epochs_and_registers_one_model(
     meta = mlflow.models.get_model_info(f"models:/{cfg.registered_model_name}/1")
     assert meta.flavors[model_io.FLAVOR]["kind"] == option
     assert meta.signature is not None
-    predictor = SentimentPredictor.load(f"models:/{cfg.registered_model_name}/1")
+    predictor = Predictor.load(f"models:/{cfg.registered_model_name}/1")
     probabilities = predictor.predict_proba(["great wonderful superb", "awful boring waste"])
-    assert probabilities.shape == (2,) and np.all((probabilities >= 0) & (probabilities <= 1))
+    assert probabilities.shape == (2, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
 
 
 @pytest.mark.slow
@@ -298,8 +332,8 @@ def test_two_trial_sweep_with_the_transformer(
     assert len({t.data.params["model.learning_rate"] for t in trials}) == 2
     champion = mlflow.MlflowClient().get_model_version_by_alias("neural-sweep", "champion")
     assert champion.run_id in {t.info.run_id for t in trials}
-    served = SentimentPredictor.load("models:/neural-sweep@champion")
-    assert served.predict_proba(["fun"]).shape == (1,)
+    served = Predictor.load("models:/neural-sweep@champion")
+    assert served.predict_proba(["fun"]).shape == (1, 2)
 
 
 def test_a_missing_base_model_folder_fails_before_any_run(
@@ -349,17 +383,21 @@ def test_cuda_only_without_gpu_is_an_error_and_auto_falls_back_with_a_log(
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_fine_tunes_on_the_gpu_with_bf16(tiny_encoder: Path) -> None:
-    texts, labels = _reviews(32)
-    model = transformer.fit_transformer(texts, labels, texts[:8], labels[:8],
+    texts, codes = _texts(32)
+    model = transformer.fit_transformer(texts, codes, texts[:8], codes[:8],
                                         _tiny_cfg(tiny_encoder, device="cuda"), seed=0)
     assert model.device.type == "cuda"
     assert model.predict_proba(texts[:4]).shape == (4, 2)
 
 
 def test_the_ensemble_weight_is_chosen_on_validation() -> None:
-    labels = np.array([1, 1, 0, 0])
+    codes = np.array([1, 1, 0, 0])
     nbsvm = np.array([0.9, 0.4, 0.1, 0.45])
     tuned = np.array([0.2, 0.8, 0.3, 0.2])
-    weight, accuracies = choose_weight(nbsvm, tuned, labels, [0.0, 0.5, 1.0])
+
+    def two(positive: np.ndarray) -> np.ndarray:
+        return np.column_stack([1.0 - positive, positive])
+
+    weight, accuracies = choose_weight(two(nbsvm), two(tuned), codes, [0.0, 0.5, 1.0])
     assert accuracies == {0.0: 0.75, 0.5: 1.0, 1.0: 0.75}
     assert weight == 0.5

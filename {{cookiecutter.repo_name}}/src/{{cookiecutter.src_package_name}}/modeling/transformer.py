@@ -379,7 +379,7 @@ def train_encoded(  # pylint: disable=too-many-arguments
     optimizer = _optimizer(model.network, cfg)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
     generator = torch.Generator().manual_seed(seed)
-    targets = torch.as_tensor(np.asarray(codes), dtype=torch.long)
+    targets = torch.tensor(np.array(codes), dtype=torch.long)
     LOGGER.info(
         "Fine-tuning %s on %s: %d texts, %d epochs of %d steps.",
         cfg.base_model, model.device, len(train_ids), cfg.epochs, batches_per_epoch,
