@@ -13,9 +13,11 @@ other fsspec URLs are fetched in batches through fsspec.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import fsspec
@@ -168,9 +170,24 @@ def _read_remote_chunk(
     return results
 
 
+def _is_local_chunk(chunk: Sequence[RawFile]) -> bool:
+    return chunk[0].protocol in ("file", "local")
+
+
+def _read_chunk(
+    chunk: Sequence[RawFile], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> list[Review | Reject]:
+    """Read a chunk with the reader of its filesystem (every file of a chunk shares one)."""
+    reader = _read_local_chunk if _is_local_chunk(chunk) else _read_remote_chunk
+    return reader(chunk, max_file_bytes)
+
+
 def _chunks(files: Sequence[RawFile], size: int) -> Iterator[Sequence[RawFile]]:
-    for start in range(0, len(files), size):
-        yield files[start : start + size]
+    """Runs of at most ``size`` consecutive files of one filesystem (raw folders may mix them)."""
+    for _, same_fs in itertools.groupby(files, key=lambda raw: raw.protocol):
+        group = list(same_fs)
+        for start in range(0, len(group), size):
+            yield group[start : start + size]
 
 
 def read_reviews(
@@ -205,23 +222,20 @@ def read_reviews(
     if not files:
         return reviews, rejects
     workers = n_jobs or os.cpu_count() or 1
-    local = files[0].protocol in ("file", "local")
-    reader = functools.partial(
-        _read_local_chunk if local else _read_remote_chunk, max_file_bytes=max_file_bytes
-    )
+    reader = functools.partial(_read_chunk, max_file_bytes=max_file_bytes)
     chunks = list(_chunks(files, CHUNK_SIZE))
+    local_files = sum(len(chunk) for chunk in chunks if _is_local_chunk(chunk))
+    parallel = workers > 1 and local_files >= parallel_min_files
     progress_bar = tqdm(total=len(files), unit="file", desc="Reading reviews", disable=not progress)
-    with progress_bar:
-        if local and workers > 1 and len(files) >= parallel_min_files:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                results = pool.map(reader, chunks)
-                for chunk, result in zip(chunks, results, strict=True):
-                    _collect(result, reviews, rejects)
-                    progress_bar.update(len(chunk))
-        else:
-            for chunk in chunks:
-                _collect(reader(chunk), reviews, rejects)
-                progress_bar.update(len(chunk))
+    with progress_bar, ProcessPoolExecutor(workers) if parallel else nullcontext() as pool:
+        # Local chunks go to the worker processes; remote ones are fetched in this process.
+        futures = [
+            pool.submit(reader, chunk) if pool and _is_local_chunk(chunk) else None
+            for chunk in chunks
+        ]
+        for chunk, future in zip(chunks, futures, strict=True):
+            _collect(future.result() if future else reader(chunk), reviews, rejects)
+            progress_bar.update(len(chunk))
     return reviews, rejects
 
 
