@@ -6,11 +6,19 @@ predicted in one vectorised call, in a pool of worker processes. Results are
 written, in input order, to a JSON Lines file that only gets its final name
 when the run is complete: an interrupted run leaves ``<name>.partial``, which a
 rerun with ``resume=True`` continues without duplicating any file.
+
+An output folder given as a URL (``gs://bucket/results``) is written the same way
+in a local staging folder (``staging_dir``), and the complete file is uploaded to
+its final object at the end; an object store creates an object only when its
+upload completes, so the final name never holds half a result. An interrupted run
+leaves its ``.partial`` file in the staging folder of the machine it ran on, where
+a rerun continues it; a final object already there is a complete result.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -25,6 +33,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
+import fsspec
 from filelock import FileLock, Timeout
 from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
@@ -62,8 +71,12 @@ class BatchSettings(FrozenConfig):
         Folder (local path or fsspec URL) with one review per ``.txt`` file, searched
         recursively.
     output_dir : str or None
-        Local folder for the results (``None``: the run's Hydra output folder, filled in
-        by the entry script).
+        Folder for the results: a local folder or a URL such as ``gs://bucket/results``
+        (``None``: the run's Hydra output folder, filled in by the entry script).
+    staging_dir : str
+        Local folder where the results for a URL ``output_dir`` are written until the
+        run is complete (one sub-folder per output URL), so that a rerun on the same
+        machine resumes an interrupted run.
     model_path : str or None
         Local MLflow model folder (the guide's setting); an MLflow URI works too.
     model_uri : str or None
@@ -95,6 +108,7 @@ class BatchSettings(FrozenConfig):
 
     input_data_dir: str
     output_dir: str | None = None
+    staging_dir: str = "outputs/batch-staging"
     model_path: str | None = None
     model_uri: str | None = None
     output_filename: str = OUTPUT_FILENAME
@@ -144,11 +158,25 @@ class BatchSettings(FrozenConfig):
         return str(self.model_uri or self.model_path)
 
     @property
+    def remote_output(self) -> str | None:
+        """The URL of the results when ``output_dir`` is a URL (``gs://...``), else ``None``."""
+        if self.output_dir is None or "://" not in self.output_dir:
+            return None
+        return f"{self.output_dir.rstrip('/')}/{self.output_filename}"
+
+    @property
     def output_path(self) -> Path:
-        """The results file. Shards that share an output folder need their own file names."""
+        """The local results file: the final one, or the staged one of a remote output.
+
+        Shards that share an output folder need their own file names.
+        """
         if self.output_dir is None:
             raise ValueError("inference.output_dir is not set")
-        return Path(self.output_dir) / self.output_filename
+        remote = self.remote_output
+        if remote is None:
+            return Path(self.output_dir) / self.output_filename
+        folder = hashlib.sha256(remote.encode("utf-8")).hexdigest()[:16]
+        return Path(self.staging_dir) / folder / self.output_filename
 
 
 @dataclass
@@ -298,10 +326,13 @@ def _read_done(partial: Path) -> set[str]:
 
 
 class _Writer:
-    """Write records to ``<output>.partial``; rename to the output only when complete."""
+    """Write records to ``<output>.partial``; rename (or upload) to the output when complete."""
 
-    def __init__(self, output: Path, model: ModelInfo, append: bool) -> None:
+    def __init__(
+        self, output: Path, model: ModelInfo, append: bool, upload_to: str | None = None
+    ) -> None:
         self.output = output
+        self.upload_to = upload_to
         self.partial = output.with_name(output.name + PARTIAL_SUFFIX)
         self.model_version = _model_version(model)
         self.model_run_id = model.run_id
@@ -332,6 +363,12 @@ class _Writer:
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._handle.close()
+        if self.upload_to:
+            # The object appears when its upload completes; the partial file goes after.
+            fs, path = fsspec.core.url_to_fs(self.upload_to)
+            fs.put_file(str(self.partial), path)
+            self.partial.unlink()
+            return
         os.replace(self.partial, self.output)
         fsync_dir(self.output.parent)  # the rename itself survives a power loss
 
@@ -350,9 +387,9 @@ def _model_version(info: ModelInfo) -> str:
     return info.uri
 
 
-def _written_by(path: Path) -> str | None:
-    """The model named by the first complete record of a results file, if any."""
-    with path.open("rb") as handle:
+def _written_by(path: Path | str) -> str | None:
+    """The model named by the first complete record of a results file (or URL), if any."""
+    with fsspec.open(str(path), "rb") as handle:
         line = handle.readline()
     try:
         record = json.loads(line) if line.endswith(b"\n") else None
@@ -361,7 +398,7 @@ def _written_by(path: Path) -> str | None:
     return record.get("model_version") if isinstance(record, dict) else None
 
 
-def _check_same_model(path: Path, model_version: str) -> None:
+def _check_same_model(path: Path | str, model_version: str) -> None:
     """Refuse to keep or continue results that another model wrote.
 
     Raises
@@ -376,6 +413,12 @@ def _check_same_model(path: Path, model_version: str) -> None:
             f"{model_version}. Give a new inference.output_dir, or set inference.resume=false "
             "to replace them."
         )
+
+
+def _exists(path: Path | str) -> bool:
+    """Whether a local file or an object (given by its URL) exists."""
+    fs, inner = fsspec.core.url_to_fs(str(path))
+    return bool(fs.exists(inner))
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
@@ -481,7 +524,7 @@ def _run_locked(
     settings: BatchSettings, output: Path, start: float, predictor: SentimentPredictor | None
 ) -> Summary:
     """:func:`run_batch_inference` while holding the output's lock."""
-    summary = Summary(output_path=str(output))
+    summary = Summary(output_path=settings.remote_output or str(output))
     partial = output.with_name(output.name + PARTIAL_SUFFIX)
     tree = InputTree.open(settings.input_data_dir)
     if predictor is None:
@@ -489,8 +532,9 @@ def _run_locked(
     summary.load_seconds = time.perf_counter() - start
     summary.model = predictor.info.as_dict()
     model_version = _model_version(predictor.info)
-    if settings.resume and output.exists():
-        _check_same_model(output, model_version)
+    final = settings.remote_output or output
+    if settings.resume and _exists(final):
+        _check_same_model(final, model_version)
         summary.already_complete = True
         LOGGER.info(summary.describe())
         return summary
@@ -520,7 +564,7 @@ def _run_locked(
                 continue
             yield path
 
-    writer = _Writer(output, predictor.info, append=bool(done))
+    writer = _Writer(output, predictor.info, append=bool(done), upload_to=settings.remote_output)
     progress = tqdm(
         unit="file",
         desc="batch inference",
@@ -544,7 +588,7 @@ def _run_locked(
             "and inference.output_dir=%s to continue.",
             summary.files,
             writer.partial,
-            output.parent,
+            settings.output_dir,
         )
         raise
     finally:
