@@ -60,8 +60,8 @@ def test_cruft_create_check_and_update(template_clone: Path, tmp_path: Path) -> 
     git(project, "commit", "-q", "-am", "team notes")
 
     # The template changes: a new file and an edit to an existing one.
-    logging_yml = template_clone / "{{cookiecutter.repo_name}}" / "conf" / "base" / "logging.yaml"
-    logging_yml.write_text(logging_yml.read_text().replace("level: WARNING", "level: ERROR", 1))
+    pipelines = template_clone / "{{cookiecutter.repo_name}}" / "conf" / "base" / "pipelines.yaml"
+    pipelines.write_text(pipelines.read_text().replace("level: WARNING", "level: ERROR", 1))
     (template_clone / "{{cookiecutter.repo_name}}" / "CHANGELOG.md").write_text("# Changes of {{ cookiecutter.project_name }}\n")
     git(template_clone, "add", "-A")
     git(template_clone, "commit", "-q", "-m", "template change")
@@ -69,7 +69,7 @@ def test_cruft_create_check_and_update(template_clone: Path, tmp_path: Path) -> 
     assert cruft(project, "check", check=False).returncode != 0, "cruft must see the template change"
     cruft(project, "update", "--skip-apply-ask", "--allow-untracked-files")
     assert list(project.rglob("*.rej")) == []
-    assert "level: ERROR" in (project / "conf" / "base" / "logging.yaml").read_text()
+    assert "level: ERROR" in (project / "conf" / "base" / "pipelines.yaml").read_text()
     assert (project / "CHANGELOG.md").read_text() == "# Changes of Movie Review Sentiment\n"
     assert "Notes of our team." in readme.read_text()
     git(project, "add", "-A")
