@@ -60,12 +60,15 @@ def named_files(readme: str) -> set[str]:
     return {m.group(1) for m in NAMED_FILE.finditer(readme)}
 
 
-def session_script(blocks: list[Block], state_dir: Path, port: int) -> str:
+def session_script(
+    blocks: list[Block], state_dir: Path, port: int, second_port: int | None = None
+) -> str:
     """One bash script running the local and server blocks, stopping servers on exit.
 
-    The guide's port 8080 is replaced with ``port`` and servers bind to
-    127.0.0.1. Each block's stdout and stderr go to ``state_dir/block-<n>.out``
-    and ``.err``; ``state_dir/current`` holds the number of the running block.
+    The guide's ports 8080 and 8081 are replaced with ``port`` and ``second_port``,
+    and servers bind to 127.0.0.1. Each block's stdout and stderr go to
+    ``state_dir/block-<n>.out`` and ``.err``; ``state_dir/current`` holds the number
+    of the running block; ``state_dir/server-pids`` the servers' process ids.
     """
     state = shlex.quote(str(state_dir))
     lines = [
@@ -96,7 +99,7 @@ def session_script(blocks: list[Block], state_dir: Path, port: int) -> str:
     for number, block in enumerate(blocks, 1):
         if block.kind == "setup":
             continue
-        body = localise(block.body, port)
+        body = localise(block.body, port, second_port)
         script = state_dir / f"block-{number}.sh"
         script.write_text(body, encoding="utf-8")
         out = f"{state}/block-{number}"
@@ -104,20 +107,23 @@ def session_script(blocks: list[Block], state_dir: Path, port: int) -> str:
         if block.kind == "local":
             lines.append(f"source {shlex.quote(str(script))} > {out}.out 2> {out}.err")
         else:
-            url = localise(block.arg or "", port)
+            url = localise(block.arg or "", port, second_port)
             lines += [
                 f"setsid bash -e {shlex.quote(str(script))} > {out}.out 2> {out}.err &",
                 "SERVER_PIDS+=($!)",
-                f'echo "$!" > {state}/server-pid',
+                f'echo "$!" >> {state}/server-pids',
                 f'wait_ready {shlex.quote(url)} "$!"',
             ]
     lines.append(f"echo done > {state}/current")
     return "\n".join(lines) + "\n"
 
 
-def localise(text: str, port: int) -> str:
-    """Swap the guide's port 8080 for ``port`` and bind servers to 127.0.0.1 only."""
-    return text.replace("0.0.0.0:8080", f"127.0.0.1:{port}").replace("localhost:8080", f"localhost:{port}")
+def localise(text: str, port: int, second_port: int | None = None) -> str:
+    """Swap the guide's ports 8080 and 8081 for these and bind servers to 127.0.0.1 only."""
+    for guide, ours in (("8080", port), ("8081", second_port or port + 1)):
+        text = text.replace(f"0.0.0.0:{guide}", f"127.0.0.1:{ours}")
+        text = text.replace(f"localhost:{guide}", f"localhost:{ours}")
+    return text
 
 
 BASH_BLOCK = re.compile(r"```bash\n(.*?)```", re.DOTALL)

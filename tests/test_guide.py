@@ -40,6 +40,8 @@ REQUIRED_LOCAL_COMMANDS = [
     "sphinx-build",
 ]
 GUIDE_REVIEWS = {9176: "negative", 71: "positive"}
+#: The "Make it yours" headlines: a striker's goals, a bank's dividend.
+NEWS_HEADLINES = {1: "sports", 2: "business"}
 HISTORY_HEADING = "## Coming from the original template"  # "quite boring", "awesome"
 
 
@@ -54,11 +56,15 @@ def test_markers_are_well_formed(readme: str) -> None:
     missing = [cmd for cmd in REQUIRED_LOCAL_COMMANDS if cmd not in local]
     assert missing == [], "guide steps without a guide-test: local block"
     servers = [b for b in blocks if b.kind == "server"]
-    assert len(servers) == 1 and "gunicorn" in servers[0].body
-    assert servers[0].arg and servers[0].arg.startswith("http://localhost:8080/")
-    # The server must start before anything talks to it.
-    first_curl = next(i for i, b in enumerate(blocks) if "curl" in b.body)
-    assert blocks.index(servers[0]) < first_curl
+    assert len(servers) == 2 and all("gunicorn" in server.body for server in servers)
+    # The guide's server, then the "Make it yours" one beside it.
+    assert [server.arg.split("/")[2] for server in servers if server.arg] == [
+        "localhost:8080", "localhost:8081"]
+    # Each server must start before anything talks to it.
+    for server in servers:
+        port = server.arg.split("/")[2] if server.arg else ""
+        first_curl = next(i for i, b in enumerate(blocks) if f"{port}/api" in b.body)
+        assert blocks.index(server) < first_curl
 
 
 @pytest.mark.slow  # needs the platform and pipeline files (other branches) to pass
@@ -112,12 +118,12 @@ def free_port() -> int:
 
 
 def predictions(answer: object) -> dict[int, str]:
-    """Review id -> sentiment, wherever the items sit in the API's JSON answer."""
+    """Review id -> label, wherever the items sit in the API's JSON answer."""
     found: dict[int, str] = {}
     if isinstance(answer, dict):
         key = "review_id" if "review_id" in answer else "id"
-        if key in answer and "sentiment" in answer:
-            found[int(answer[key])] = str(answer["sentiment"])
+        if key in answer and "label" in answer:
+            found[int(answer[key])] = str(answer["label"])
         for value in answer.values():
             found.update(predictions(value))
     elif isinstance(answer, list):
@@ -150,7 +156,7 @@ def test_session_harness_stops_its_server(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (state / "current").read_text().strip() == "done"
     assert (state / "block-4.out").read_text() == "hi hello\n"
-    pid = int((state / "server-pid").read_text())
+    pid = int((state / "server-pids").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
@@ -163,7 +169,7 @@ def test_guide_local_steps_run(baked_default: Path, project_venv: Path, tmp_path
     blocks = marked_blocks(readme)
     state = tmp_path / "state"
     state.mkdir()
-    script = session_script(blocks, state, free_port())
+    script = session_script(blocks, state, free_port(), free_port())
     (state / "session.sh").write_text(script, encoding="utf-8")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PRED_MODEL_", "VIRTUAL_ENV"))}
@@ -188,23 +194,34 @@ def test_guide_local_steps_run(baked_default: Path, project_venv: Path, tmp_path
             )
         pytest.fail(f"guide step {current} failed (exit {result.returncode}){detail}\n{result.stderr[-3000:]}")
 
-    # The server was stopped by its PID and is gone.
-    pid = int((state / "server-pid").read_text())
-    assert str(pid) in (state / "stopped").read_text().split()
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    # The servers were stopped by their PIDs and are gone.
+    pids = (state / "server-pids").read_text().split()
+    assert len(pids) == 2 and set(pids) <= set((state / "stopped").read_text().split())
+    for pid in map(int, pids):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
-    # The guide's curl request got a sentiment per review id, and the right ones.
-    n_predict = next(i for i, b in enumerate(blocks, 1) if "/api/v1/model/predict" in b.body)
-    answer = json.loads((state / f"block-{n_predict}.out").read_text())
-    assert predictions(answer) == GUIDE_REVIEWS, answer
+    # The guide's curl request got a label per review id, and the right ones; so did the
+    # "Make it yours" server, trained on a table of three labels by configuration alone.
+    for port, expected in (("8080", GUIDE_REVIEWS), ("8081", NEWS_HEADLINES)):
+        n_predict = next(i for i, b in enumerate(blocks, 1)
+                         if f"{port}/api/v1/model/predict" in b.body)
+        answer = json.loads((state / f"block-{n_predict}.out").read_text())
+        assert predictions(answer) == expected, answer
+        labels = {label for item in answer["data"] for label in item["probabilities"]}
+        assert labels == ({"negative", "positive"} if port == "8080"
+                          else {"business", "sports", "tech"})
+    records = [json.loads(line) for line in
+               (project / "outputs" / "news-batch" / "batch-infer-res.jsonl").open()]
+    assert len(records) == 90 and not any("error" in record for record in records)
+    assert [record["id"] for record in records[:2]] == ["n001", "n002"]
 
     # Batch inference wrote one record per input file.
     inputs = list((project / "data" / "batch-input").glob("*.txt"))
     (result_file,) = list((project / "outputs").rglob("batch-infer-res.jsonl"))
     records = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
     assert len(records) == len(inputs) == 80
-    assert {"time", "filepath", "logit_prob", "sentiment"} <= set(records[0])
+    assert {"time", "filepath", "label", "probability", "probabilities"} <= set(records[0])
 
     # The documentation was built.
     assert (project / "public" / "index.html").is_file()

@@ -156,7 +156,7 @@ def test_batch_inference_shards_cover_the_input(baked_default: Path, project_ven
         for line in (out / f"shard-{index}" / "batch-infer-res.jsonl").read_text().splitlines()
     ]
     assert sorted(Path(r["filepath"]).name for r in records) == sorted(f"{i}.txt" for i in range(10))
-    assert {r["sentiment"] for r in records} <= {"positive", "negative"}
+    assert {r["label"] for r in records} <= {"positive", "negative"}
 
 
 def test_tuning_workers_share_one_study(baked_default: Path, project_venv: Path, pipeline: dict) -> None:
@@ -198,7 +198,7 @@ def test_api_entrypoint_serves_the_model(baked_default: Path, project_venv: Path
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())
-        assert [(d["review_id"], d["sentiment"]) for d in answer["data"]] == [(9176, "negative"), (71, "positive")]
+        assert [(d["review_id"], d["label"]) for d in answer["data"]] == [(9176, "negative"), (71, "positive")]
         wait_for(f"http://127.0.0.1:{port}/api/v1/model/version", proc)
         wait_for(f"http://127.0.0.1:{port}/api/v1/health/live", proc)
     finally:

@@ -422,8 +422,8 @@ def test_batch_container_predicts_reports_bad_file_and_resumes(
     records = [json.loads(row) for row in results.read_text(encoding="utf-8").splitlines()]
     by_file = {Path(r["filepath"]).name: r for r in records}
     assert set(by_file) == {*texts, "locked.txt"}, records
-    assert all(by_file[f]["sentiment"] in {"positive", "negative"} for f in texts)
-    assert by_file["locked.txt"].get("error") and by_file["locked.txt"]["sentiment"] is None, by_file
+    assert all(by_file[f]["label"] in {"positive", "negative"} for f in texts)
+    assert by_file["locked.txt"].get("error") and by_file["locked.txt"]["label"] is None, by_file
     # An interrupted run leaves a .partial file; the next container continues it.
     partial = results.with_name(results.name + ".partial")
     kept = results.read_text(encoding="utf-8").splitlines()[:2]

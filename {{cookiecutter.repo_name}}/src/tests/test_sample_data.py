@@ -69,3 +69,23 @@ def test_write_sample_tree_never_overwrites_other_data(tmp_path: Path) -> None:
         write_sample_tree(dest)
     assert (dest / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+def test_the_news_table_has_three_labels_of_thirty_and_is_fetched_as_a_file(
+    tmp_path: Path,
+) -> None:
+    """The guide's "Make it yours" table, copied by ``get_data.py --source sample-news``."""
+    # pylint: disable-next=import-outside-toplevel
+    import pandas as pd
+
+    # pylint: disable-next=import-outside-toplevel
+    from {{ cookiecutter.src_package_name }}.data_prep.fetch import fetch_dataset
+    # pylint: disable-next=import-outside-toplevel
+    from {{ cookiecutter.src_package_name }}.sample_data import NEWS_TOPICS
+
+    table = pd.read_csv(NEWS_TOPICS)
+    assert list(table.columns) == ["id", "text", "label"]
+    assert table["label"].value_counts().to_dict() == {"sports": 30, "business": 30, "tech": 30}
+    assert table["id"].is_unique and table["text"].is_unique
+    dest = fetch_dataset("sample-news", tmp_path / "raw" / "news", progress=False)
+    assert (dest / "news-topics.csv").read_bytes() == NEWS_TOPICS.read_bytes()

@@ -8,7 +8,8 @@ Sources:
 * a folder (local or fsspec), copied as is (a tree, or a folder of tables);
 * a single file, e.g. a table (``.csv``, ``.parquet``, ``.jsonl``), copied into the
   destination folder;
-* ``sample``: the small corpus shipped with the package.
+* ``sample``: the small corpus shipped with the package; ``sample-news``: the guide's
+  three-label table (news headlines), copied as a file.
 
 The destination is either absent or complete: archives are downloaded to a
 temporary file, checked, extracted into a temporary folder and renamed into
@@ -331,6 +332,10 @@ def _fetch(
         return
     if source == "imdb":
         source, checksum = IMDB_URL, checksum or IMDB_CHECKSUM
+    if source == "sample-news":
+        from ..sample_data import NEWS_TOPICS  # pylint: disable=import-outside-toplevel
+
+        source = str(NEWS_TOPICS)
     max_download_bytes, max_members, max_extracted_bytes = limits
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.tmp-") as tmp:
         work = Path(tmp)

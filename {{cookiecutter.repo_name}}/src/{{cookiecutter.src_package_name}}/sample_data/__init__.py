@@ -13,6 +13,10 @@ Each line of ``reviews.jsonl`` is one review::
 :func:`write_sample_tree` writes them in the layout of the IMDB data set
 (``{train,test}/{pos,neg}/<id>_<rating>.txt``), so every pipeline reads the
 sample exactly as it reads the real data.
+
+``news-topics.csv`` (:data:`NEWS_TOPICS`) is the table of the guide's "Make it
+yours" example: 90 short original news headlines (``id``, ``text``, ``label``),
+30 each of ``sports``, ``business`` and ``tech``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from pathlib import Path
 
 from ..general_utils import RAW_DATA_KIND, staged_folder
 
-__all__ = ["SampleReview", "load_sample_reviews", "write_sample_tree"]
+__all__ = ["NEWS_TOPICS", "SampleReview", "load_sample_reviews", "write_sample_tree"]
+
+#: A three-label table: the guide's example of a problem of your own.
+NEWS_TOPICS = Path(__file__).with_name("news-topics.csv")
 
 #: Name of the file that marks a complete tree and records what it holds.
 MARKER = ".sample-corpus"
