@@ -23,8 +23,8 @@ LOGGER = logging.getLogger(__name__)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", default="imdb",
-                        help="imdb, sample, sample-news, a URL, gs://..., a local .tar.gz, folder or file")
+    parser.add_argument("--source", default="imdb", help="imdb, sample, sample-news, a URL, "
+                        "gs://..., a local .tar.gz, folder or file")
     parser.add_argument("--dest", default="data/raw/aclImdb", help="folder to create")
     parser.add_argument("--checksum", default=None,
                         help="sha256:<hex> or md5:<hex> the archive must match")

@@ -58,16 +58,8 @@ def read_local_review(
 ) -> bytes:
     """The bytes of a local text file, read safely.
 
-    Parameters
-    ----------
-    path : str
-        The file.
-    root : str
-        The input folder it was listed from.
-    max_bytes : int
-        Largest file accepted.
-    refuse_outside_links : bool
-        Refuse a symbolic link whose target is outside ``root`` (else links are followed).
+    ``root`` is the input folder the file was listed from; with ``refuse_outside_links``
+    a symbolic link whose target is outside it is refused (else links are followed).
 
     Raises
     ------

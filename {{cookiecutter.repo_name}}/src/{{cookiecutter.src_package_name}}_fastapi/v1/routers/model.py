@@ -32,6 +32,19 @@ ERROR_RESPONSES: dict[int | str, dict] = {
 }
 
 
+async def _predictions(predictor: Predictor, texts: list[str], batcher: MicroBatcher | None,
+                       inline_chars: int) -> list[Prediction]:
+    """NBSVM: small requests on the event loop (a fraction of a millisecond), larger ones
+    in a worker thread, so that other requests and health probes on this worker are not
+    held up. A transformer or an ensemble always works in a thread, and requests that
+    arrive meanwhile share its next call (``API_BATCH_REVIEWS``)."""
+    if batcher is not None and predictor.benefits_from_batching:
+        return await batcher.predict(predictor, texts)
+    if sum(map(len, texts)) <= inline_chars:
+        return predictor.predict(texts)
+    return await run_in_threadpool(predictor.predict, texts)
+
+
 def build_router(settings: Settings) -> APIRouter:
     """Routes of the model, with the request limits taken from ``settings``.
 
@@ -46,17 +59,6 @@ def build_router(settings: Settings) -> APIRouter:
     batcher = MicroBatcher(settings.API_BATCH_REVIEWS) if settings.API_BATCH_REVIEWS else None
     router = APIRouter(prefix="/model", tags=["model"])
 
-    async def predictions(predictor: Predictor, texts: list[str]) -> list[Prediction]:
-        """NBSVM: small requests on the event loop (a fraction of a millisecond), larger
-        ones in a worker thread, so that other requests and health probes on this worker
-        are not held up. A transformer or an ensemble always works in a thread, and
-        requests that arrive meanwhile share its next call (``API_BATCH_REVIEWS``)."""
-        if batcher is not None and predictor.benefits_from_batching:
-            return await batcher.predict(predictor, texts)
-        if sum(map(len, texts)) <= inline_chars:
-            return predictor.predict(texts)
-        return await run_in_threadpool(predictor.predict, texts)
-
     @router.post(
         "/predict",
         response_model=PredictResponse,
@@ -66,7 +68,8 @@ def build_router(settings: Settings) -> APIRouter:
     )
     async def predict(body: predict_request, predictor: PredictorDep) -> PredictResponse:
         """Classify the reviews of the request; the answers come in the request's order."""
-        answers = await predictions(predictor, [review.text for review in body.reviews])
+        texts = [review.text for review in body.reviews]
+        answers = await _predictions(predictor, texts, batcher, inline_chars)
         return PredictResponse(data=[
             ReviewPrediction(review_id=review.id, **answer._asdict())
             for review, answer in zip(body.reviews, answers, strict=True)
@@ -80,16 +83,7 @@ def build_router(settings: Settings) -> APIRouter:
     )
     async def version(predictor: PredictorDep) -> ModelVersionResponse:
         """Provenance of the served model, as far as MLflow knows it."""
-        info = predictor.info
-        return ModelVersionResponse(
-            data=ModelVersion(
-                uri=redact(info.uri),
-                run_id=info.run_id,
-                registered_name=info.registered_name,
-                version=info.version,
-                alias=info.alias,
-                **predictor.rule.as_dict(),
-            )
-        )
+        info = {**predictor.info.as_dict(), "uri": redact(predictor.info.uri)}
+        return ModelVersionResponse(data=ModelVersion(**info, **predictor.rule.as_dict()))
 
     return router
