@@ -10,12 +10,13 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from serving_support import fit_tiny_model
+from serving_support import TINY_LABELS, fit_tiny_model
 
 from {{ cookiecutter.src_package_name }}.modeling.predictor import (
+    DecisionRule,
     ModelInfo,
     Prediction,
-    SentimentPredictor,
+    Predictor,
 )
 from {{ cookiecutter.src_package_name }}_fastapi.batching import MicroBatcher
 
@@ -24,11 +25,12 @@ REVIEWS = ["A wonderful film, great acting.", "Boring and awful.", "Fun story, l
            "Great fun for the family.", "A waste of time."]  # fmt: skip
 
 
-class BusyPredictor(SentimentPredictor):
+class BusyPredictor(Predictor):
     """The real predictor, 50 ms a call, noting each call's texts; fails on 'boom'."""
 
     def __init__(self) -> None:
-        super().__init__(fit_tiny_model(), ModelInfo("in-memory"))
+        super().__init__(fit_tiny_model(), DecisionRule(TINY_LABELS["binary"]),
+                         ModelInfo("in-memory"))  # fmt: skip
         self.calls: list[list[str]] = []
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
@@ -44,7 +46,7 @@ def _requests(count: int, size: int) -> list[list[str]]:
             for i in range(count)]  # fmt: skip
 
 
-async def _gather(batcher: MicroBatcher, predictor: SentimentPredictor,
+async def _gather(batcher: MicroBatcher, predictor: Predictor,
                   requests: list[list[str]]) -> list[list[Prediction]]:  # fmt: skip
     return await asyncio.gather(*(batcher.predict(predictor, texts) for texts in requests))
 
@@ -62,7 +64,7 @@ def test_requests_that_arrive_while_the_model_works_share_its_next_call() -> Non
     answers = asyncio.run(scenario())
     # The first request is predicted at once, alone; the five that came meanwhile, together.
     assert [len(call) for call in predictor.calls] == [2, 10]
-    plain = SentimentPredictor(predictor.model, predictor.info)
+    plain = Predictor(predictor.model, predictor.rule, predictor.info)
     for texts, answer in zip(requests, answers, strict=True):
         assert answer == plain.predict(texts)  # each gets its own predictions, in order
 

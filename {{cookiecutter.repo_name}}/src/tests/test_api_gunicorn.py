@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +66,13 @@ def gunicorn(worker_class: str, env: dict[str, str], log: Path) -> Iterator[tupl
         _stop(process)
 
 
+def _wait_for(log: Path, text: str, count: int, timeout: float = 90.0) -> None:
+    """Wait until ``log`` holds ``text`` ``count`` times, or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while log.read_text().count(text) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def _guide_curl(url: str) -> dict:
     """The guide's curl request (real curl when installed, else httpx)."""
     body = json.dumps(GUIDE_REQUEST)
@@ -92,15 +100,18 @@ def test_guide_command_serves_the_guide_request(
     env = _env(tmp_path, PRED_MODEL_PATH=str(model_dir), PRED_MODEL_UUID="0123abcd")
     with gunicorn(worker_class, env, tmp_path / "gunicorn.log") as (url, log):
         answer = _guide_curl(url)
-        assert [(d["review_id"], d["sentiment"]) for d in answer["data"]] == [
+        assert [(d["review_id"], d["label"]) for d in answer["data"]] == [
             (9176, "negative"),
             (71, "positive"),
         ]
+        assert all(list(d["probabilities"]) == ["negative", "positive"] for d in answer["data"])
         version = httpx.get(f"{url}/api/v1/model/version", timeout=10).json()["data"]
-        assert version["run_id"] == "0123abcd"
+        assert (version["run_id"], version["labels"]) == ("0123abcd", ["negative", "positive"])
         assert httpx.get(f"{url}/docs", timeout=10).status_code == 200
         schema = httpx.get(f"{url}/api/v1/openapi.json", timeout=10).json()
         assert "/api/v1/model/predict" in schema["paths"]
+        # One worker answering is not both loaded: on a busy machine the other starts later.
+        _wait_for(log, "Model loaded from PRED_MODEL_PATH=", count=2)
     text = log.read_text()
     assert text.count("Model loaded from PRED_MODEL_PATH=") == 2  # once per worker
     assert "POST /api/v1/model/predict 200" in text
@@ -131,7 +142,7 @@ def test_the_shipped_entrypoint_logs_no_query_string_and_no_forged_line(
         assert answer.status_code == 200, answer.text
         httpx.get(f"{url}/api/v1/x%0aFORGED%20LINE%20200", timeout=10)
     finally:
-        _stop(process)  # the request lines are written, at the latest, as the worker exits
+        _stop(process)  # then the log holds every line the server wrote
     text = log.read_text()
     assert "POST /api/v1/model/predict 200 " in text
     assert "s3cr3t-in-query" not in text

@@ -1,21 +1,20 @@
 """Property-based check of the API against its own OpenAPI schema (schemathesis).
 
 Schemathesis generates requests from ``/api/v1/openapi.json``, valid and invalid,
-sends them to the app in-process (ASGI) and checks every answer: no server error,
-status codes and bodies as documented, valid data accepted, invalid data refused.
-Examples are bounded and derandomized, so the run is repeatable.
+sends them to the app in-process (ASGI) and runs every one of its checks on each
+answer: no server error, status codes and bodies as documented, valid data
+accepted (ST202 when refused), invalid data refused. Examples are bounded and
+derandomized, so the run is repeatable.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import schemathesis
 from hypothesis import settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
-from serving_support import fit_tiny_model
+from schemathesis.checks import CHECKS, load_all_checks
+from serving_support import TINY_LABELS, fit_tiny_model
 
-from {{ cookiecutter.src_package_name }}.modeling.predictor import ModelInfo, SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.predictor import DecisionRule, ModelInfo, Predictor
 from {{ cookiecutter.src_package_name }}_fastapi.config import Settings
 from {{ cookiecutter.src_package_name }}_fastapi.main import create_app
 
@@ -28,23 +27,20 @@ APP = create_app(
         API_MAX_REVIEW_CHARS=500,
     )
 )
-# What the lifespan does, without MLflow: the model object itself.
-APP.state.predictor = SentimentPredictor(fit_tiny_model(), ModelInfo(uri="tiny-test-model"))
+# What the lifespan does, without MLflow: the model object itself (three labels).
+APP.state.predictor = Predictor(
+    fit_tiny_model("three"), DecisionRule(TINY_LABELS["three"]), ModelInfo(uri="tiny-test-model")
+)
 SCHEMA = schemathesis.openapi.from_asgi("/api/v1/openapi.json", APP)
+load_all_checks()
+#: Every check schemathesis has (as ``--checks all``), none left out.
+ALL_CHECKS = CHECKS.get_all()
 
 
-def has_repeated_ids(body: Any) -> bool:
-    """Whether a generated body repeats a review id.
-
-    JSON Schema cannot say "ids unique within the list", so schemathesis takes such
-    bodies for valid ones. The API refuses them with 422 and a reason (test_api.py
-    checks it); only the "valid data is accepted" check is skipped for them.
-    """
-    reviews = body.get("reviews") if isinstance(body, dict) else None
-    if not isinstance(reviews, list):
-        return False
-    ids = [repr(r["id"]) for r in reviews if isinstance(r, dict) and "id" in r]
-    return len(ids) != len(set(ids))
+def test_all_checks_are_run() -> None:
+    names = {check.__name__ for check in ALL_CHECKS}
+    assert {"not_a_server_error", "positive_data_acceptance", "negative_data_rejection",
+            "response_schema_conformance", "status_code_conformance"} <= names  # fmt: skip
 
 
 @SCHEMA.parametrize()
@@ -55,5 +51,13 @@ def has_repeated_ids(body: Any) -> bool:
     database=None,
 )
 def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
-    excluded = [positive_data_acceptance] if has_repeated_ids(case.body) else []
-    case.call_and_validate(excluded_checks=excluded)
+    case.call_and_validate(checks=ALL_CHECKS)
+
+
+def test_repeated_review_ids_the_schema_allows_are_accepted() -> None:
+    # ST202 before: the schema allowed repeated ids and the API refused them with 422.
+    reviews = [{"id": 7, "text": "The team scored a goal."}, {"id": 7, "text": "Shares rose."}]
+    case = SCHEMA["/api/v1/model/predict"]["POST"].Case(body={"reviews": reviews},
+                                                          media_type="application/json")
+    response = case.call_and_validate(checks=ALL_CHECKS)
+    assert [d["review_id"] for d in response.json()["data"]] == [7, 7]

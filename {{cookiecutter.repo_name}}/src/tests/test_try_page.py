@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from pipeline_testkit import service_missing
-from serving_support import running_server, save_tiny_model
+from serving_support import TINY_LABELS, TINY_TEXTS, running_server, save_tiny_model
 
 from {{ cookiecutter.src_package_name }}_fastapi.config import Settings
 from {{ cookiecutter.src_package_name }}_fastapi.main import create_app
@@ -36,14 +36,18 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app with a tiny model and small limits, on a real server."""
-    model_dir = save_tiny_model(tmp_path_factory.mktemp("model") / "model")
+def _serve(model_dir: Path) -> Any:
+    """A real server of the app with a saved model and the small limits."""
     settings = Settings(
         PRED_MODEL_URI=None, PRED_MODEL_UUID=None, PRED_MODEL_PATH=str(model_dir), **LIMITS
     )
-    with running_server(create_app(settings)) as url:
+    return running_server(create_app(settings))
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app with the tiny binary model and small limits, on a real server."""
+    with _serve(save_tiny_model(tmp_path_factory.mktemp("model") / "model")) as url:
         yield url
 
 
@@ -93,29 +97,62 @@ def test_page_states_the_limits_and_is_ready_to_type(page: Any) -> None:
     assert "Up to 3 reviews per request, 120 characters per review" in limits
 
 
-def test_typed_reviews_get_a_sentiment_and_probability_each(page: Any) -> None:
-    page.keyboard.type("This movie is quite boring.\nAn awesome movie, great acting.")
-    assert page.locator("#count").inner_text().startswith("2 reviews")
-    page.keyboard.press("Control+Enter")
+def _table(page: Any) -> tuple[list[str], list[list[str]]]:
+    """The results table's column names and its rows' cells, once it is shown."""
     rows = page.locator("#predictions tbody tr")
     rows.first.wait_for()
-    assert rows.count() == 2
-    cells = [[t.strip() for t in rows.nth(i).locator("td").all_inner_texts()] for i in range(2)]
+    header = [t.strip() for t in page.locator("#predictions thead th").all_inner_texts()]
+    cells = [[t.strip() for t in rows.nth(i).locator("td").all_inner_texts()]
+             for i in range(rows.count())]  # fmt: skip
+    return header, cells
+
+
+def _api_answer(url: str, texts: list[str]) -> list[dict[str, Any]]:
+    body = {"reviews": [{"id": i, "text": text} for i, text in enumerate(texts, 1)]}
+    return httpx.post(f"{url}/api/v1/model/predict", json=body, timeout=10).json()["data"]
+
+
+def test_typed_reviews_get_a_label_and_its_probability_each(page: Any, base_url: str) -> None:
+    texts = ["This movie is quite boring.", "An awesome movie, great acting."]
+    page.keyboard.type("\n".join(texts))
+    assert page.locator("#count").inner_text().startswith("2 reviews")
+    page.keyboard.press("Control+Enter")
+    header, cells = _table(page)
+    assert header == ["#", "Review", "Label", "Probability"]
     assert [row[0] for row in cells] == ["1", "2"]
-    assert cells[0][1] == "This movie is quite boring."
+    assert cells[0][1] == texts[0]
     assert [row[2] for row in cells] == ["negative", "positive"]
-    probabilities = [float(row[3]) for row in cells]
-    assert probabilities[0] < 0.5 < probabilities[1]
+    # The probability of the label shown, as the API gives it, to three decimals.
+    answer = _api_answer(base_url, texts)
+    assert [row[3] for row in cells] == [f"{item['probability']:.3f}" for item in answer]
     assert page.locator("#error").inner_text() == ""
     # The focus is back in the text area for the next review.
     assert page.locator("#reviews").evaluate("el => el === document.activeElement")
+
+
+def test_the_page_shows_the_labels_of_any_model(browser: Any, tmp_path: Path) -> None:
+    texts = [TINY_TEXTS["three"][label][0] for label in TINY_LABELS["three"]]
+    with _serve(save_tiny_model(tmp_path / "model", labels="three")) as url:
+        context = browser.new_context()
+        try:
+            tab = context.new_page()
+            tab.set_default_timeout(15_000)
+            tab.goto(f"{url}/try")
+            tab.get_by_label("Reviews, one per line").fill("\n".join(texts))
+            tab.get_by_role("button", name="Classify").click()
+            _, cells = _table(tab)
+            answer = _api_answer(url, texts)
+        finally:
+            context.close()
+    assert [row[2] for row in cells] == list(TINY_LABELS["three"])
+    assert [row[3] for row in cells] == [f"{item['probability']:.3f}" for item in answer]
 
 
 def test_the_button_submits_too(page: Any) -> None:
     page.get_by_label("Reviews, one per line").fill("I loved it. Brilliant, fun and moving.")
     page.get_by_role("button", name="Classify").click()
     page.locator("#predictions tbody tr").first.wait_for()
-    assert page.locator("#predictions td.sentiment").inner_text() == "positive"
+    assert page.locator("#predictions td.label").inner_text() == "positive"
 
 
 def test_a_review_over_the_limit_gets_the_apis_reason(page: Any) -> None:
