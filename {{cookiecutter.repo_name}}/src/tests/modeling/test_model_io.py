@@ -7,15 +7,16 @@ import pickle
 import zipfile
 from pathlib import Path
 
+import mlflow.pyfunc
 import numpy as np
 import pytest
 import skops.io
 import yaml
-from serving_support import fit_tiny_model, save_tiny_model
+from serving_support import TINY_LABELS, fit_tiny_model, save_tiny_model
 from sklearn.preprocessing import FunctionTransformer
 
 from {{ cookiecutter.src_package_name }}.modeling import model_io
-from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.predictor import DecisionRule, Predictor
 from {{ cookiecutter.src_package_name }}_fastapi.config import Settings
 from {{ cookiecutter.src_package_name }}_fastapi.deps import ModelLoadError, load_predictor
 
@@ -30,12 +31,14 @@ class _Payload:
         return (Path.touch, (self.marker,))
 
 
-def _pickle_model(folder: Path, marker: Path, serializer: str) -> Path:
+def _pickle_model(
+    folder: Path, marker: Path, serializer: str, loader: str = "mlflow.sklearn"
+) -> Path:
     """A model folder as MLflow's sklearn flavour writes it, holding a malicious pickle."""
     folder.mkdir(parents=True)
     (folder / "model.pkl").write_bytes(pickle.dumps(_Payload(marker)))
     flavors = {
-        "python_function": {"loader_module": "mlflow.sklearn", "model_path": "model.pkl"},
+        "python_function": {"loader_module": loader, "model_path": "model.pkl"},
         "sklearn": {"pickled_model": "model.pkl", "serialization_format": serializer},
     }
     (folder / "MLmodel").write_text(yaml.safe_dump({"flavors": flavors}))
@@ -49,9 +52,19 @@ def test_a_pickled_model_is_refused_before_any_code_runs(
     marker = tmp_path / "code-ran"
     folder = _pickle_model(tmp_path / "model", marker, serializer)
     with pytest.raises(model_io.UnsafeModelError, match="not this project's"):
-        SentimentPredictor.load(folder)
+        Predictor.load(folder)
     assert not marker.exists()
     assert os.environ[model_io.PICKLE_ENV] == "false"
+
+
+def test_mlflow_pyfunc_through_the_projects_loader_refuses_a_pickle_too(tmp_path: Path) -> None:
+    # A crafted MLmodel that names the project's loader: mlflow.pyfunc then goes
+    # through Predictor.load, which refuses the folder before reading the pickle.
+    marker = tmp_path / "code-ran"
+    folder = _pickle_model(tmp_path / "model", marker, "pickle", loader=model_io.PYFUNC_LOADER)
+    with pytest.raises(model_io.UnsafeModelError, match="not this project's"):
+        mlflow.pyfunc.load_model(str(folder))
+    assert not marker.exists()
 
 
 def test_the_api_does_not_start_on_a_crafted_model(tmp_path: Path) -> None:
@@ -67,7 +80,9 @@ def test_a_skops_file_with_a_type_off_the_allow_list_is_refused(tmp_path: Path) 
     # A pipeline step that would call any function: skops itself would ask to trust it.
     skops.io.dump(FunctionTransformer(np.exp), folder / model_io.NBSVM_FILE)
     with pytest.raises(model_io.UnsafeModelError, match="FunctionTransformer"):
-        SentimentPredictor.load(folder)
+        Predictor.load(folder)
+    with pytest.raises(model_io.UnsafeModelError, match="FunctionTransformer"):
+        mlflow.pyfunc.load_model(str(folder))
     with pytest.raises(ModelLoadError, match="allow-list"):
         load_predictor(Settings(PRED_MODEL_PATH=str(folder)))
 
@@ -96,7 +111,28 @@ def test_the_saved_nbsvm_holds_only_allowed_types_and_round_trips(tmp_path: Path
     assert model_io.skops_types(folder / model_io.NBSVM_FILE) <= model_io.SKOPS_ALLOWED_TYPES
     texts = ["an awesome wonderful film", "a boring awful film"]
     expected = model.predict_proba(texts)
-    np.testing.assert_allclose(model_io.load_model(folder).predict_proba(texts), expected)
-    flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]
-    assert set(flavor) == {model_io.FLAVOR}
-    assert flavor[model_io.FLAVOR]["kind"] == "nbsvm"
+    loaded, rule = model_io.load_model(folder)
+    np.testing.assert_allclose(loaded.predict_proba(texts), expected)
+    assert rule == {"labels": TINY_LABELS["binary"], "positive_label": None, "threshold": 0.5}
+    flavors = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]
+    assert set(flavors) == {model_io.FLAVOR, "python_function"}
+    assert flavors[model_io.FLAVOR]["kind"] == "nbsvm"
+    # MLflow's generic flavour loads through the project's code, from the same files:
+    # no second copy of the model, and nothing pickled.
+    assert flavors["python_function"]["loader_module"] == model_io.PYFUNC_LOADER
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "MLmodel", model_io.NBSVM_FILE, "requirements.txt"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("labels", "positive_label", "threshold"),
+    [("three", None, 0.5), ("binary", "positive", 0.8), ("binary", "negative", 0.3)],
+)
+def test_the_decision_rule_is_saved_with_the_model(
+    tmp_path: Path, labels: str, positive_label: str | None, threshold: float
+) -> None:
+    rule = DecisionRule(TINY_LABELS[labels], positive_label, threshold)
+    model_io.save_model(fit_tiny_model(labels), tmp_path / "model", rule.as_dict())
+    predictor = Predictor.load(tmp_path / "model")
+    assert predictor.rule == rule
+    assert predictor.predict_proba(["a text"]).shape == (1, len(TINY_LABELS[labels]))
