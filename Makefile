@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/template-tests.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help demo test test-fast test-images venv clean bench bench-serving bench-api-latency bench-images screenshots gpu-check-prepare gpu-check
+.PHONY: help demo test test-fast test-images venv clean bench bench-serving bench-api-latency bench-api-vs-mlflow bench-images screenshots gpu-check-prepare gpu-check
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,10 @@ bench-serving:  ## Benchmark API and batch inference (IMDB_TARBALL=<aclImdb trai
 bench-api-latency:  ## API latency at 8 clients for a saved model, any kind (BENCH_ARGS="--model <folder>")
 	@test -n "$(BENCH_ARGS)" || { echo 'Set BENCH_ARGS="--model <saved model folder> [--workers 2 --clients 8]"' >&2; exit 2; }
 	$(or $(BENCH_PYTHON),$(PYTHON)) benchmarks/bench_api_latency.py $(BENCH_ARGS)
+
+bench-api-vs-mlflow:  ## The API against mlflow models serve, one model, 2 workers each (BENCH_ARGS="--model <folder>")
+	@test -n "$(BENCH_ARGS)" || { echo 'Set BENCH_ARGS="--model <saved model folder> [--workers 2 --clients 8]"' >&2; exit 2; }
+	$(or $(BENCH_PYTHON),$(PYTHON)) benchmarks/bench_api_vs_mlflow.py $(BENCH_ARGS)
 
 # The guide's screenshots: bake, run the pipeline on the sample corpus, start the MLflow UI and the
 # API, capture them with headless Chromium (Debian's chromium + playwright; no browser download).

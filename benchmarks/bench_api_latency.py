@@ -37,19 +37,28 @@ def percentile(ordered: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def load(port: int, clients: int, seconds: float, warmup: float) -> dict[str, Any]:
-    """Every request's latency (ms) from ``clients`` threads over ``seconds``, summarised."""
-    run = bench_serving.concurrent(port, bench_serving.GUIDE_BODY, clients, seconds, warmup,
-                                   workers=[])  # fmt: skip
-    ordered = sorted(run["latencies_ms"])
+def summarise(latencies_ms: list[float], errors: int, seconds: float, clients: int
+              ) -> dict[str, Any]:  # fmt: skip
+    """req/s, p50/p90/p99 and max (ms) of the requests measured over ``seconds``."""
+    ordered = sorted(latencies_ms)
     if not ordered:
         raise RuntimeError("no request completed inside the measured window")
     return {
-        "clients": clients, "requests": len(ordered), "errors": run["errors"],
-        "rps": run["rps"], "p50_ms": statistics.median(ordered),
+        "clients": clients, "requests": len(ordered), "errors": errors,
+        "rps": len(ordered) / seconds, "p50_ms": statistics.median(ordered),
         "p90_ms": percentile(ordered, 0.90), "p99_ms": percentile(ordered, 0.99),
         "max_ms": ordered[-1],
     }  # fmt: skip
+
+
+def load(port: int, clients: int, seconds: float, warmup: float,
+         body: bytes = bench_serving.GUIDE_BODY, path: str = bench_serving.PREDICT
+         ) -> dict[str, Any]:  # fmt: skip
+    """``clients`` threads, each on its own keep-alive connection, POST ``body`` to ``path``
+    for ``seconds``: the summary, and every request's latency (ms) in ``latencies_ms``."""
+    run = bench_serving.concurrent(port, body, clients, seconds, warmup, workers=[], path=path)
+    return {**summarise(run["latencies_ms"], run["errors"], seconds, clients),
+            "latencies_ms": run["latencies_ms"]}  # fmt: skip
 
 
 def model_kind(model: Path) -> str:
@@ -57,7 +66,7 @@ def model_kind(model: Path) -> str:
     import yaml  # pylint: disable=import-outside-toplevel
 
     flavors = yaml.safe_load((model / "MLmodel").read_text(encoding="utf-8"))["flavors"]
-    return str(flavors["sentiment_classifier"]["kind"])
+    return str(flavors["text_classifier"]["kind"])
 
 
 def main() -> int:
@@ -100,6 +109,8 @@ def main() -> int:
         print(f"answer: {json.dumps(answer['data'])}", flush=True)
         runs = [load(server.port, clients, args.seconds, warmup=2.0)
                 for clients in sorted({1, args.clients})]  # fmt: skip
+    for run in runs:
+        del run["latencies_ms"]
     print(f"\n{'clients':>7} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
           f"{'max ms':>7} {'errors':>6}")
     for run in runs:

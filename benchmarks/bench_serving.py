@@ -217,8 +217,8 @@ class Server:
         run_demo.stop(self.process)
 
 
-def post(conn: http.client.HTTPConnection, body: bytes) -> tuple[int, bytes]:
-    conn.request("POST", PREDICT, body, {"Content-Type": "application/json"})
+def post(conn: http.client.HTTPConnection, body: bytes, path: str = PREDICT) -> tuple[int, bytes]:
+    conn.request("POST", path, body, {"Content-Type": "application/json"})
     response = conn.getresponse()
     return response.status, response.read()
 
@@ -270,7 +270,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def concurrent(port: int, body: bytes, clients: int, seconds: float, warmup: float,
-               workers: list[int]) -> dict:  # fmt: skip
+               workers: list[int], path: str = PREDICT) -> dict:  # fmt: skip
     """Requests per second with ``clients`` threads, each on its own connection.
 
     Also the CPU time each server worker spent in the measured window: per request it
@@ -298,7 +298,7 @@ def concurrent(port: int, body: bytes, clients: int, seconds: float, warmup: flo
             if now >= stop_at:
                 break
             try:
-                status, data = post(conn, body)
+                status, data = post(conn, body, path)
                 reference = reference or data
                 ok = status == 200 and data == reference
             except OSError:
