@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-import pytest
 import pandas as pd
+import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -148,7 +148,9 @@ def data_prep_config(
     return typed_section(cfg.data_prep, DataPrepConfig, "data_prep")
 
 
-def prepare(raw_dirs: Sequence[Path | str], processed: Path | str, *overrides: str) -> DataPrepResult:
+def prepare(
+    raw_dirs: Sequence[Path | str], processed: Path | str, *overrides: str
+) -> DataPrepResult:
     """Run data preparation on these folders (no progress bar) with config overrides."""
     return prepare_dataset(data_prep_config(raw_dirs, processed, *overrides), progress=False)
 

@@ -8,7 +8,6 @@ import pytest
 
 from {{ cookiecutter.src_package_name }} import general_utils
 
-
 # --- Staging then rename: the one way every pipeline replaces a folder it wrote ---------------
 
 

@@ -80,6 +80,7 @@ def test_the_news_table_has_three_labels_of_thirty_and_is_fetched_as_a_file(
 
     # pylint: disable-next=import-outside-toplevel
     from {{ cookiecutter.src_package_name }}.data_prep.fetch import fetch_dataset
+
     # pylint: disable-next=import-outside-toplevel
     from {{ cookiecutter.src_package_name }}.sample_data import NEWS_TOPICS
 

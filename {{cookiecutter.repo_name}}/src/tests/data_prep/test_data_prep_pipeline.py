@@ -1,4 +1,4 @@
-"""The processed dataset: combining sources, labels from the data, manifest, rejects, atomic writes."""
+"""The processed dataset: sources combined, labels from the data, manifest, rejects, atomicity."""
 
 from __future__ import annotations
 

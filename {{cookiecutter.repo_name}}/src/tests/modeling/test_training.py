@@ -9,7 +9,13 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow.entities import RunStatus
-from pipeline_testkit import PROCESSED_LABELS, compose_config, mlflow_overrides, prepare, write_raw_tree
+from pipeline_testkit import (
+    PROCESSED_LABELS,
+    compose_config,
+    mlflow_overrides,
+    prepare,
+    write_raw_tree,
+)
 
 from {{ cookiecutter.src_package_name }}.configuration import ConfigError
 from {{ cookiecutter.src_package_name }}.data_prep.processed_dataset import IncompleteDatasetError
@@ -76,8 +82,9 @@ def test_any_label_set_is_trained_evaluated_and_saved_with_its_labels(
     predictor = Predictor.load(f"runs:/{result.run_id}/model")
     assert list(predictor.labels) == PROCESSED_LABELS[labels]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "plots")}
-    curves = {"plots/test_roc_curve.png", "plots/test_pr_curve.png"} if labels == "binary" else set()
-    assert artifacts == {"plots/test_confusion_matrix.png", *curves}  # curves: binary only
+    curves = {"plots/test_roc_curve.png", "plots/test_pr_curve.png"}
+    expected = {"plots/test_confusion_matrix.png", *(curves if labels == "binary" else ())}
+    assert artifacts == expected  # the curves: binary only
 
 
 def test_a_binary_rule_is_saved_with_the_model_and_applied(

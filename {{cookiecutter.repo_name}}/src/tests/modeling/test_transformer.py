@@ -29,7 +29,7 @@ from pipeline_testkit import (
 )
 from serving_support import GUIDE_REQUEST, TINY_NBSVM, running_server
 
-from {{ cookiecutter.src_package_name }}.configuration import typed_section
+from {{ cookiecutter.src_package_name }}.configuration import ConfigError, typed_section
 from {{ cookiecutter.src_package_name }}.data_prep.text import clean_texts
 from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, run_batch_inference
 from {{ cookiecutter.src_package_name }}.modeling import model_io
@@ -373,7 +373,7 @@ def test_cuda_only_without_gpu_is_an_error_and_auto_falls_back_with_a_log(
     tmp_path: Path, tiny_dataset: Path, tiny_encoder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = _config(tmp_path, tiny_dataset, "transformer", tiny_encoder, "train.model.device=cuda")
-    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
         run_training(cfg)
     assert not (tmp_path / "mlflow.db").exists()
     with caplog.at_level(logging.WARNING):

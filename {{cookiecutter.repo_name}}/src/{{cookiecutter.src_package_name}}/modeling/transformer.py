@@ -30,6 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 
+from ..configuration import ConfigError, UserError
 from .training_config import PACKAGED_BASE_MODEL, TransformerConfig
 
 LOGGER = logging.getLogger(__name__)
@@ -46,17 +47,14 @@ SETTINGS_FILE = "settings.json"
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
-class BaseModelError(ValueError):
+class BaseModelError(UserError, ValueError):
     """``base_model`` names nothing usable (missing folder, wrong weights)."""
 
 
 def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+    """Hex SHA-256 of a file, read in chunks."""
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def verify_weights(folder: Path, expected_sha256: str) -> None:
@@ -131,7 +129,7 @@ def choose_device(setting: str) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda")
     if setting == "cuda":
-        raise RuntimeError(
+        raise ConfigError(
             "train.model.device=cuda but no CUDA GPU is available here; "
             "use train.model.device=auto to fall back to the CPU"
         )
