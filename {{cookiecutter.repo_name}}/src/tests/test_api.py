@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -555,9 +556,10 @@ def _guide_settings_table(readme: str) -> dict[str, str]:
     rows: dict[str, str] = {}
     for line in readme.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) != 3 or not cells[0].startswith(("`PRED_", "`API_")):
-            continue
         names = [name.strip(" `") for name in cells[0].split(",")]
+        # Rows naming only settings (other tables mention them in prose).
+        if len(cells) != 3 or not all(re.fullmatch(r"(PRED|API)_[A-Z_]+", n) for n in names):
+            continue
         defaults = [value.strip(" `") for value in cells[1].split(",")]
         if len(defaults) == 1:
             defaults *= len(names)
