@@ -270,12 +270,11 @@ def _records(results: list[Result], info: ModelInfo) -> list[dict[str, Any]]:
 
 
 def _items(settings: BatchSettings, folder: InputFolder | None) -> Iterator[tuple[Item, str]]:
-    """``(item, shard key)`` of every item of the input, in order."""
+    """``(item, shard key)`` of every item of the input, in order (a table is read now)."""
     if folder is None:
-        yield from table_items(settings.input_data_dir, settings.text_column, settings.id_column)
-        return
-    for path, relative in folder.iter_files(SUFFIX):
-        yield Item(path, {"filepath": path}), relative
+        return table_items(settings.input_data_dir, settings.text_column, settings.id_column)
+    return ((Item(path, {"filepath": path}), relative)
+            for path, relative in folder.iter_files(SUFFIX))
 
 
 def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
@@ -339,21 +338,22 @@ def _run_locked(settings: BatchSettings, results: ResultsFile, start: float,
             LOGGER.info(summary.describe())
             return summary
         done = results.done_keys() if results.partial.exists() else set()
+    items = _items(settings, folder)  # a bad table fails here, before any output is written
     LOGGER.info("Predicting %s (shard %d of %d, %d done before) with %s in batches of %d on "
                 "%d worker(s)", settings.input_data_dir, settings.shard_index,
                 settings.num_shards, len(done), version, settings.batch_size,
                 settings.num_workers)
-    _write_results(settings, results, _todo(settings, folder, done, summary),
+    _write_results(settings, results, _todo(settings, items, done, summary),
                    (folder, predictor, bool(done)), summary)
     summary.seconds = time.perf_counter() - start
     LOGGER.info(summary.describe())
     return summary
 
 
-def _todo(settings: BatchSettings, folder: InputFolder | None, done: set[str],
+def _todo(settings: BatchSettings, items: Iterator[tuple[Item, str]], done: set[str],
           summary: Summary) -> Iterator[Item]:
     """The items of this shard not done before (counted as resumed)."""
-    for item, shard_key in _items(settings, folder):
+    for item, shard_key in items:
         if settings.num_shards > 1 and shard_of(shard_key, settings.num_shards) != (
                 settings.shard_index):
             continue

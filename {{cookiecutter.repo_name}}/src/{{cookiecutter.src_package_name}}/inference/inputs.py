@@ -146,6 +146,9 @@ def shard_of(key: str, num_shards: int) -> int:
 def table_items(url: str, text_column: str, id_column: str | None) -> Iterator[tuple[Item, str]]:
     """``(item, shard key)`` of each row of a table; rows are numbered from 1.
 
+    The table is read and checked here, before a run writes anything; its rows are
+    listed as they are used.
+
     Raises
     ------
     DataError
@@ -156,6 +159,11 @@ def table_items(url: str, text_column: str, id_column: str | None) -> Iterator[t
         if column is not None and column not in frame.columns:
             raise DataError(f"{url}: no column {column!r} (inference.{key}); its columns are "
                             f"{list(map(str, frame.columns))}")
+    return _rows(url, frame, text_column, id_column)
+
+
+def _rows(url: str, frame: Any, text_column: str,
+          id_column: str | None) -> Iterator[tuple[Item, str]]:
     ids = frame[id_column].tolist() if id_column else [None] * len(frame)
     for row, (text, identity) in enumerate(zip(frame[text_column], ids, strict=True), start=1):
         fields: dict[str, Any] = {"filepath": url, "row": row}
