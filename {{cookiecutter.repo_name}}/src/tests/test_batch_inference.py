@@ -1,7 +1,8 @@
-"""Batch inference over folders of review files, with a tiny real model."""
+"""Batch inference over folders of text files, with tiny real models of two label sets."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -16,27 +17,49 @@ from typing import Any
 import fsspec
 import numpy as np
 import pytest
-from pipeline_testkit import run_script
-from serving_support import save_tiny_model
+from omegaconf import OmegaConf
+from pipeline_testkit import compose_config, run_script
+from serving_support import TINY_LABELS, TINY_TEXTS, save_tiny_model
 
+from {{ cookiecutter.src_package_name }}.configuration import ConfigError, typed_section
 from {{ cookiecutter.src_package_name }}.inference import batch
 from {{ cookiecutter.src_package_name }}.inference.batch import (
     BatchSettings,
     Summary,
     run_batch_inference,
 )
-from {{ cookiecutter.src_package_name }}.inference.files import InputTree, shard_of
-from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.inference.inputs import InputFolder, Item, shard_of
+from {{ cookiecutter.src_package_name }}.inference.results import PARTIAL_SUFFIX
+from {{ cookiecutter.src_package_name }}.modeling.predictor import Predictor
 
 SRC = Path(__file__).resolve().parents[1]
+RESULTS = "batch-infer-res.jsonl"
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}$")
 WORDS = ["awesome", "great", "wonderful", "boring", "awful", "dull", "plot", "fun"]
+RECORD_FIELDS = {"time", "filepath", "label", "probability", "probabilities", "model_version",
+                 "model_run_id"}
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny real model in MLflow's format."""
+@pytest.fixture(name="model_dir", scope="module")
+def fixture_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny real binary model in MLflow's format."""
     return save_tiny_model(tmp_path_factory.mktemp("model") / "model")
+
+
+@functools.cache
+def inference_defaults() -> dict[str, Any]:
+    """The ``inference`` section as composed from ``conf/base/pipelines.yaml``."""
+    section = OmegaConf.to_container(compose_config("pipelines").inference, resolve=True)
+    assert isinstance(section, dict)
+    return section
+
+
+def settings(model: Path, input_dir: Path | str, output_dir: Path, **values: Any) -> BatchSettings:
+    """The composed ``inference`` section, validated, with small batches and no progress bar."""
+    section = {**inference_defaults(), "model_path": str(model), "input_data_dir": str(input_dir),
+               "output_dir": str(output_dir), "batch_size": 7, "num_workers": 1,
+               "progress": False, **values}
+    return typed_section(section, BatchSettings, "inference")
 
 
 def write_reviews(root: Path, count: int, prefix: str = "r") -> dict[str, str]:
@@ -53,41 +76,41 @@ def write_reviews(root: Path, count: int, prefix: str = "r") -> dict[str, str]:
     return written
 
 
-def settings(
-    model_dir: Path, input_dir: Path | str, output_dir: Path, **values: Any
-) -> BatchSettings:
-    """Batch settings for the tests: small batches, no progress bar."""
-    defaults: dict[str, Any] = {"batch_size": 7, "num_workers": 1, "progress": False}
-    return BatchSettings(
-        input_data_dir=str(input_dir),
-        output_dir=str(output_dir),
-        model_path=str(model_dir),
-        **{**defaults, **values},
-    )
-
-
 def read_records(path: Path | str) -> list[dict[str, Any]]:
     """The records of a results file."""
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
 
 
-def test_each_file_is_one_record_with_the_guides_fields(model_dir: Path, tmp_path: Path) -> None:
-    reviews = write_reviews(tmp_path / "in", 30)
-    summary = run_batch_inference(settings(model_dir, tmp_path / "in", tmp_path / "out"))
-    records = read_records(tmp_path / "out" / "batch-infer-res.jsonl")
-    assert [r["filepath"] for r in records] == sorted(reviews)
-    predictor = SentimentPredictor.load(model_dir)
-    expected = predictor.predict_proba([reviews[r["filepath"]] for r in records])
-    np.testing.assert_allclose([r["logit_prob"] for r in records], expected, rtol=1e-12)
-    for record in records:
+@pytest.mark.parametrize("labels", ["binary", "three"])
+def test_each_file_is_one_record_with_the_models_labels(labels: str, tmp_path: Path) -> None:
+    model = save_tiny_model(tmp_path / "model", labels=labels)
+    texts = {}
+    for label, examples in TINY_TEXTS[labels].items():
+        for i, text in enumerate(examples):
+            path = tmp_path / "in" / label / f"{i}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            texts[str(path)] = text
+    summary = run_batch_inference(settings(model, tmp_path / "in", tmp_path / "out"))
+    records = read_records(tmp_path / "out" / RESULTS)
+    assert [r["filepath"] for r in records] == sorted(texts)
+    expected = Predictor.load(model).predict_proba([texts[r["filepath"]] for r in records])
+    for record, row in zip(records, expected, strict=True):
+        assert set(record) == RECORD_FIELDS, record
         assert TIME.match(record["time"]), record["time"]
-        assert record["sentiment"] == ("positive" if record["logit_prob"] >= 0.5 else "negative")
-        assert record["model_version"] == str(model_dir)
-        assert "error" not in record
-    assert (summary.files, summary.predicted, summary.errors) == (30, 30, 0)
-    assert summary.output_path == str(tmp_path / "out" / "batch-infer-res.jsonl")
-    assert "30 files" in summary.describe()
+        assert list(record["probabilities"]) == list(TINY_LABELS[labels])
+        probabilities = np.array(list(record["probabilities"].values()))
+        np.testing.assert_allclose(probabilities, row, rtol=1e-12)
+        assert probabilities.sum() == pytest.approx(1.0)
+        assert record["label"] == TINY_LABELS[labels][int(np.argmax(probabilities))]
+        assert record["probability"] == record["probabilities"][record["label"]]
+        assert record["label"] == Path(record["filepath"]).parent.name  # its training label
+        assert record["model_version"] == str(model)
+    count = len(texts)
+    assert (summary.items, summary.predicted, summary.errors) == (count, count, 0)
+    assert summary.output_path == str(tmp_path / "out" / RESULTS)
+    assert f"{count} items" in summary.describe()
     assert not list((tmp_path / "out").glob("*.partial"))
 
 
@@ -99,12 +122,8 @@ def test_two_workers_write_the_same_records_in_the_same_order(
     for workers in (1, 2):
         out = tmp_path / f"out{workers}"
         run_batch_inference(settings(model_dir, tmp_path / "in", out, num_workers=workers))
-        outputs.append(
-            [
-                {k: v for k, v in r.items() if k != "time"}
-                for r in read_records(out / batch.OUTPUT_FILENAME)
-            ]
-        )
+        outputs.append([{k: v for k, v in r.items() if k != "time"}
+                        for r in read_records(out / RESULTS)])
     assert outputs[0] == outputs[1]
     assert len(outputs[0]) == 45
 
@@ -128,9 +147,11 @@ def test_bad_files_become_error_records(model_dir: Path, tmp_path: Path) -> None
     assert records["blank.txt"]["error"] == "empty (no text after cleaning)"
     assert "unreadable" in records["gone.txt"]["error"]
     for name in ("latin1.txt", "empty.txt", "blank.txt", "gone.txt"):
-        assert records[name]["logit_prob"] is None and records[name]["sentiment"] is None
-    assert records["bom.txt"]["sentiment"] in {"positive", "negative"}
-    assert (summary.files, summary.predicted, summary.errors) == (10, 6, 4)
+        assert set(records[name]) == RECORD_FIELDS | {"error"}
+        assert records[name]["label"] is None
+        assert records[name]["probability"] is None and records[name]["probabilities"] is None
+    assert records["bom.txt"]["label"] in {"positive", "negative"}
+    assert (summary.items, summary.predicted, summary.errors) == (10, 6, 4)
 
 
 def test_rerun_never_duplicates(model_dir: Path, tmp_path: Path) -> None:
@@ -139,34 +160,27 @@ def test_rerun_never_duplicates(model_dir: Path, tmp_path: Path) -> None:
     first = run_batch_inference(settings(model_dir, tmp_path / "in", out))
     content = Path(first.output_path).read_text(encoding="utf-8")
     again = run_batch_inference(settings(model_dir, tmp_path / "in", out, resume=True))
-    assert again.already_complete and again.files == 0
+    assert again.already_complete and again.items == 0
     assert Path(first.output_path).read_text(encoding="utf-8") == content
     clean = run_batch_inference(settings(model_dir, tmp_path / "in", out, resume=False))
-    assert clean.files == 12
+    assert clean.items == 12
     assert len(read_records(clean.output_path)) == 12
 
 
-def _run_in_subprocess(model_dir: Path, input_dir: Path, output_dir: Path) -> subprocess.Popen:
-    # Reading m-blocker.txt blocks forever in the child (FIFOs no longer can: they are refused).
-    code = (
-        "import sys, threading\n"
-        "from {{ cookiecutter.src_package_name }}.inference import batch\n"
-        "from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, run_batch_inference\n"
-        "read = batch.read_review\n"
-        "def blocking_read(tree, path, *args):\n"
-        "    if path.endswith('m-blocker.txt'):\n"
-        "        threading.Event().wait()\n"
-        "    return read(tree, path, *args)\n"
-        "batch.read_review = blocking_read\n"
-        "run_batch_inference(BatchSettings(input_data_dir=sys.argv[1], output_dir=sys.argv[2],"
-        " model_path=sys.argv[3], batch_size=10, num_workers=1, progress=False))\n"
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", code, str(input_dir), str(output_dir), str(model_dir)],
-        env={**os.environ, "PYTHONPATH": str(SRC)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+#: Runs batch inference with settings given as JSON; reading m-blocker.txt blocks forever
+#: (FIFOs cannot do that any more: they are refused without being opened for a writer).
+BLOCKING_RUN = """
+import sys, threading
+from {{ cookiecutter.src_package_name }}.inference.batch import BatchSettings, run_batch_inference
+from {{ cookiecutter.src_package_name }}.inference.inputs import InputFolder
+read = InputFolder.read
+def blocking_read(folder, path, *args):
+    if path.endswith("m-blocker.txt"):
+        threading.Event().wait()
+    return read(folder, path, *args)
+InputFolder.read = blocking_read
+run_batch_inference(BatchSettings.model_validate_json(sys.argv[1]))
+"""
 
 
 def test_killed_run_leaves_no_complete_output_and_resume_finishes_it(
@@ -178,12 +192,15 @@ def test_killed_run_leaves_no_complete_output_and_resume_finishes_it(
     for i in range(50):
         (inputs / f"a{i:03d}.txt").write_text(f"awesome {i}", encoding="utf-8")
         (inputs / f"z{i:03d}.txt").write_text(f"boring {i}", encoding="utf-8")
-    blocker = inputs / "m-blocker.txt"
-    blocker.write_text("wonderful", encoding="utf-8")
+    (inputs / "m-blocker.txt").write_text("wonderful", encoding="utf-8")
     out = tmp_path / "out"
-    final = out / batch.OUTPUT_FILENAME
-    partial = out / (batch.OUTPUT_FILENAME + batch.PARTIAL_SUFFIX)
-    process = _run_in_subprocess(model_dir, inputs, out)
+    final, partial = out / RESULTS, out / (RESULTS + PARTIAL_SUFFIX)
+    config = settings(model_dir, inputs, out, batch_size=10)
+    process = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-c", BLOCKING_RUN, config.model_dump_json()],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (partial.exists() and partial.read_text().count("\n") >= 50):
@@ -200,11 +217,10 @@ def test_killed_run_leaves_no_complete_output_and_resume_finishes_it(
         handle.write('{"time": "torn')  # a line cut short by the kill
 
     summary = run_batch_inference(settings(model_dir, inputs, out, resume=True))
-    records = read_records(final)
-    paths = [r["filepath"] for r in records]
+    paths = [r["filepath"] for r in read_records(final)]
     assert len(paths) == len(set(paths)) == 101
     assert set(paths) == {str(p) for p in inputs.iterdir()}
-    assert (summary.resumed, summary.files) == (50, 51)
+    assert (summary.resumed, summary.items) == (50, 51)
     assert not partial.exists()
 
 
@@ -212,15 +228,10 @@ def test_shards_cover_the_input_exactly_once(model_dir: Path, tmp_path: Path) ->
     reviews = write_reviews(tmp_path / "in", 60)
     seen: list[str] = []
     for index in range(3):
-        summary = run_batch_inference(
-            settings(
-                model_dir,
-                tmp_path / "in",
-                tmp_path / f"shard-{index}",
-                shard_index=index,
-                num_shards=3,
-            )
-        )
+        summary = run_batch_inference(settings(
+            model_dir, tmp_path / "in", tmp_path / f"shard-{index}", shard_index=index,
+            num_shards=3,
+        ))
         paths = [r["filepath"] for r in read_records(summary.output_path)]
         assert paths, f"shard {index} got no files"
         seen += paths
@@ -235,15 +246,13 @@ def test_shard_assignment_is_stable_and_spread() -> None:
     assert counts.min() > 200, counts
     # Independent of the process (no salted hash()): recompute in a fresh interpreter.
     code = (
-        "from {{ cookiecutter.src_package_name }}.inference.files import shard_of\n"
+        "from {{ cookiecutter.src_package_name }}.inference.inputs import shard_of\n"
         "print([shard_of(f'pos/{i}_7.txt', 4) for i in range(20)])"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "PYTHONPATH": str(SRC), "PYTHONHASHSEED": "123"},
-        capture_output=True,
-        text=True,
-        check=True,
+        capture_output=True, text=True, check=True,
     )
     assert result.stdout.strip() == str(first[:20])
 
@@ -256,32 +265,29 @@ def test_fsspec_input_folders_are_read(model_dir: Path, tmp_path: Path) -> None:
     summary = run_batch_inference(settings(model_dir, url, tmp_path / "out"))
     records = read_records(summary.output_path)
     assert [r["filepath"] for r in records] == [f"{url}/sub/{i}.txt" for i in range(3)]
-    assert [r["sentiment"] for r in records] == ["positive", "negative", "positive"]
+    assert [r["label"] for r in records] == ["positive", "negative", "positive"]
 
 
 def test_batches_are_pulled_lazily(model_dir: Path, tmp_path: Path) -> None:
     """Only a window of batches is in flight: an endless input is never listed in full."""
     write_reviews(tmp_path / "in", 1)
-    path = next((tmp_path / "in").rglob("*.txt"))
+    path = str(next((tmp_path / "in").rglob("*.txt")))
     pulled = itertools.count()
 
     def endless() -> Any:
         while True:
             next(pulled)
-            yield str(path)
+            yield Item(path, {"filepath": path})
 
     config = settings(model_dir, tmp_path / "in", tmp_path / "out", num_workers=2)
-    tree = InputTree.open(config.input_data_dir)
-    predictor = SentimentPredictor.load(model_dir)
-    results = batch._results(  # pylint: disable=protected-access
-        config,
-        tree,
-        predictor,
+    results = batch._in_pool(  # pylint: disable=protected-access
+        config, InputFolder.open(config.input_data_dir), Predictor.load(model_dir),
         batch._batches(endless(), config.batch_size),  # pylint: disable=protected-access
     )
     taken = list(itertools.islice(results, 3))
     results.close()
     assert [len(r) for r in taken] == [7, 7, 7]
+    assert all(result.error is None and result.prediction for r in taken for result in r)
     assert next(pulled) <= (3 + 2 * config.num_workers + 1) * config.batch_size
 
 
@@ -289,24 +295,24 @@ def test_batches_are_pulled_lazily(model_dir: Path, tmp_path: Path) -> None:
     ("values", "message"),
     [
         ({"shard_index": 3, "num_shards": 3}, "shard_index"),
-        ({"num_shards": 0}, "shard_index"),
-        ({"batch_size": 0}, "batch_size"),
+        ({"num_shards": 0}, r"inference\.num_shards"),
+        ({"batch_size": 0}, r"inference\.batch_size"),
         ({"model_path": None}, "model_path"),
+        ({"batch_sise": 3}, r"inference\.batch_sise: Extra inputs are not permitted"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path: Path, values: dict[str, Any], message: str) -> None:
-    base = {"input_data_dir": str(tmp_path), "output_dir": str(tmp_path), "model_path": "m"}
-    with pytest.raises(ValueError, match=message):
-        BatchSettings(**{**base, **values})
+    with pytest.raises(ConfigError, match=message):
+        settings(tmp_path, tmp_path, tmp_path, **values)
 
 
-def test_config_section_maps_to_settings(tmp_path: Path) -> None:
-    config = {"model_path": "m", "model_uri": None, "input_data_dir": "in", "output_dir": None}
-    built = BatchSettings.from_config(config, default_output_dir=str(tmp_path))
-    assert built.output_path == tmp_path / "batch-infer-res.jsonl"
+def test_the_composed_section_gives_the_settings(tmp_path: Path) -> None:
+    built = settings(Path("m"), "in", tmp_path)
+    assert built.output_url == f"{tmp_path}/batch-infer-res.jsonl"
     assert built.model_source == "m"
-    with pytest.raises(ValueError, match=r"inference\.batch_sise: Extra inputs are not permitted"):
-        BatchSettings.from_config({**config, "batch_sise": 3}, str(tmp_path))
+    uri = settings(Path("m"), "in", tmp_path, model_uri="models:/reviews@champion")
+    assert uri.model_source == "models:/reviews@champion"
+    assert inference_defaults()["output_dir"] is None  # the script's run folder, by default
 
 
 def test_missing_input_folder_is_named(model_dir: Path, tmp_path: Path) -> None:
@@ -315,9 +321,8 @@ def test_missing_input_folder_is_named(model_dir: Path, tmp_path: Path) -> None:
 
 
 def test_summary_rate() -> None:
-    summary = Summary(
-        output_path="x", files=50, predicted=48, errors=2, seconds=3.0, load_seconds=1.0
-    )
+    summary = Summary(output_path="x", items=50, predicted=48, errors=2, seconds=3.0,
+                      load_seconds=1.0)
     assert summary.rate == 25.0
     assert summary.as_dict()["rate"] == 25.0
     assert "48 predicted, 2 errors" in summary.describe()
@@ -331,27 +336,21 @@ def test_the_guides_command_writes_into_the_runs_output_folder(
     run_dir = tmp_path / "outputs" / "run"
     result = run_script(
         "batch_inferencing.py",
-        [
-            f"inference.model_path={model_dir}",
-            f"inference.input_data_dir={tmp_path / 'in'}",
-            "inference.progress=false",
-            f"hydra.run.dir={run_dir}",
-        ],
-        cwd=SRC.parent,
-        timeout=120,
+        [f"inference.model_path={model_dir}", f"inference.input_data_dir={tmp_path / 'in'}",
+         "inference.progress=false", f"hydra.run.dir={run_dir}"],
+        cwd=SRC.parent, timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    records = read_records(run_dir / "batch-infer-res.jsonl")
+    records = read_records(run_dir / RESULTS)
     assert sorted(r["filepath"] for r in records) == sorted(reviews)
-    assert "9 files" in result.stderr + result.stdout
+    assert "9 items" in result.stderr + result.stdout
 
 
 def test_the_script_explains_bad_settings(tmp_path: Path) -> None:
     result = run_script(
         "batch_inferencing.py",
         [f"inference.input_data_dir={tmp_path / 'missing'}", f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=SRC.parent,
-        timeout=120,
+        cwd=SRC.parent, timeout=120,
     )
     assert result.returncode == 2
     assert "inference.input_data_dir" in result.stderr
