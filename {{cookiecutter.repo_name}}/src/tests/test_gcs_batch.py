@@ -82,6 +82,8 @@ def test_results_land_in_the_bucket(
     assert gcs_bucket.objects("batch/out") == {RESULTS}
     assert_one_prediction_each(bucket_records(gcs_bucket, f"batch/out/{RESULTS}"), inputs)
     assert local_leftovers(work) == []
+    # Not a log line per file read (fsspec.caching says one at INFO for each gs:// open).
+    assert len(result.stderr.splitlines()) < len(inputs), result.stderr
 
     # A complete result in the bucket is kept by the rerun (inference.resume=true).
     generation = gcs_bucket.fs.info(f"{gcs_bucket.name}/batch/out/{RESULTS}")["generation"]
