@@ -42,7 +42,7 @@ def _configure_logging() -> None:
     API's INFO lines (one per request) would go nowhere.
     """
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    for noisy in ("mlflow", "urllib3", "alembic"):
+    for noisy in ("mlflow", "urllib3", "alembic", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -6,8 +6,10 @@ in a subprocess); each test has a bucket of its own (the ``gcs_bucket`` fixture)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import tarfile
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +17,11 @@ import pytest
 from pipeline_testkit import GcsBucket, run_script, write_raw_tree
 
 pytestmark = [pytest.mark.gcs, pytest.mark.slow]
+
+
+def _reviews(root: Path) -> dict[str, bytes]:
+    """The review files of a local raw tree: relative path -> content."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*.txt")}
 
 
 def _process(raw_dirs: list[str], processed: str, cwd: Path) -> tuple[int, str]:
@@ -26,6 +33,40 @@ def _process(raw_dirs: list[str], processed: str, cwd: Path) -> tuple[int, str]:
         cwd=cwd,
     )  # fmt: skip
     return result.returncode, result.stderr
+
+
+def test_get_data_fetches_a_gs_tarball_checking_its_checksum(
+    gcs_bucket: GcsBucket, tmp_path: Path
+) -> None:
+    tree = write_raw_tree(tmp_path / "delivery" / "aclImdb", n_train=3, n_test=2)
+    archive = tmp_path / "delivery.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tree, arcname="aclImdb")
+    source = gcs_bucket.upload(archive, "deliveries/2026-01.tar.gz")
+    checksum = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+
+    wrong = run_script(
+        "get_data.py", ["--source", source, "--checksum", "sha256:" + "0" * 64,
+                        "--dest", "data/raw/bad"], cwd=tmp_path,
+    )  # fmt: skip
+    assert wrong.returncode == 1
+    assert "Checksum mismatch" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert not (tmp_path / "data" / "raw" / "bad").exists()
+
+    good = run_script(
+        "get_data.py", ["--source", source, "--checksum", checksum, "--dest", "data/raw/jan"],
+        cwd=tmp_path,
+    )
+    assert good.returncode == 0, good.stderr[-3000:]
+    assert _reviews(tmp_path / "data" / "raw" / "jan") == _reviews(tree)
+
+
+def test_get_data_copies_a_gs_folder(gcs_bucket: GcsBucket, tmp_path: Path) -> None:
+    tree = write_raw_tree(tmp_path / "delivery", n_train=3, n_test=2)
+    source = gcs_bucket.upload(tree, "deliveries/2026-02")
+    result = run_script("get_data.py", ["--source", source, "--dest", "data/raw/feb"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _reviews(tmp_path / "data" / "raw" / "feb") == _reviews(tree)
 
 
 def _local_files(root: Path) -> set[str]:
@@ -65,7 +106,20 @@ def test_a_rerun_on_gs_replaces_the_dataset_and_leaves_no_stale_split(
     for name in _local_files(local):
         if name.endswith(".parquet"):
             with fs.open(f"{gcs_bucket.name}/{remote}/{name}", "rb") as handle:
-                pd.testing.assert_frame_equal(pd.read_parquet(handle), pd.read_parquet(local / name))
+                in_bucket = pd.read_parquet(handle)
+            pd.testing.assert_frame_equal(in_bucket, pd.read_parquet(local / name))
+
+
+def test_a_foreign_gs_folder_is_refused_and_left_intact(
+    gcs_bucket: GcsBucket, tmp_path: Path
+) -> None:
+    raw = gcs_bucket.upload(write_raw_tree(tmp_path / "raw", n_train=3, n_test=1), "raw/set1")
+    gcs_bucket.fs.pipe_file(f"{gcs_bucket.name}/reports/notes.txt", b"not a dataset")
+    code, log = _process([raw], gcs_bucket.url("reports"), tmp_path)
+    assert code != 0
+    assert "not written by this pipeline" in log and "Traceback" not in log
+    assert gcs_bucket.objects("reports") == {"notes.txt"}
+    assert gcs_bucket.fs.cat_file(f"{gcs_bucket.name}/reports/notes.txt") == b"not a dataset"
 
 
 def test_gs_and_local_raw_folders_are_combined(gcs_bucket: GcsBucket, tmp_path: Path) -> None:
