@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/template-tests.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help demo test test-fast test-images venv clean bench bench-serving bench-api-latency bench-api-vs-mlflow bench-images screenshots gpu-check-prepare gpu-check
+.PHONY: help demo test test-fast test-images venv clean bench bench-serving bench-api-latency bench-api-vs-mlflow bench-tune-defaults bench-images screenshots gpu-check-prepare gpu-check
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,11 @@ clean:  ## Remove virtual environments and caches
 # Python with the project's dependencies (and cookiecutter for bench-serving).
 bench: $(STAMP)  ## Pipeline benchmark: data prep, training, hand-written baseline (BENCH_PYTHON=venv python)
 	$(BIN)/python benchmarks/bench_pipeline.py $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON)) $(if $(IMDB_TARBALL),--tarball "$(IMDB_TARBALL)")
+
+bench-tune-defaults: $(STAMP)  ## NBSVM's defaults by 5-fold CV on the train tarball (~25 min, niced; BENCH_PYTHON=venv python)
+	rm -rf scratch/tune-defaults && $(BIN)/cookiecutter --no-input -o scratch/tune-defaults .
+	nice -n 19 $(or $(BENCH_PYTHON),$(PYTHON)) benchmarks/tune_defaults.py --project scratch/tune-defaults/* \
+		$(if $(IMDB_TARBALL),--tarball "$(IMDB_TARBALL)") $(BENCH_ARGS)
 
 bench-images: $(STAMP)  ## Image benchmark: cold build, rebuild after a .py edit, start to healthy, sizes, latency
 	$(BIN)/python benchmarks/bench_images.py $(BENCH_ARGS)
