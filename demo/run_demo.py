@@ -302,9 +302,12 @@ class Demo:
         records = [json.loads(line) for line in outputs[0].read_text(encoding="utf-8").splitlines() if line]
         right = sum(
             1 for r in records
-            if Path(str(r.get("filepath", ""))).name.startswith("pos-") == (r.get("sentiment") == "positive")
+            if Path(str(r.get("filepath", ""))).name.startswith("pos-") == (r.get("label") == "positive")
         )
         self.results["batch_counts"] = (len(records), right)
+        self.results["batch_samples"] = [records[0], records[-1]] if records else []
+        for record in self.results["batch_samples"]:
+            print(f"      {Path(str(record['filepath'])).name} -> {prediction_text(record)}", flush=True)
         self.done(since, f"{len(records)} predictions in {outputs[0]}")
 
     def query_mlflow(self, name: str) -> dict[str, Any]:
@@ -382,8 +385,10 @@ class Demo:
         print(f"Batch output:   {self.results.get('batch_output')} ({total} reviews, {right} right by file label)")
         answer = self.results.get("answer")
         texts = {r["id"]: r["text"] for r in GUIDE_REQUEST["reviews"]}
+        for record in self.results.get("batch_samples", []):
+            print(f"Batch sample:   {Path(str(record['filepath'])).name} -> {prediction_text(record)}")
         for item in find_predictions(answer):
-            print(f"API answer:     {texts.get(item['id'], item['id'])!r} -> {item['sentiment']}")
+            print(f"API answer:     {texts.get(item['id'], item['id'])!r} -> {prediction_text(item)}")
         print(f"Logs:           {self.scratch / 'logs'}")
         print(f"Total time:     {time.monotonic() - self.started:.0f} s")
 
@@ -515,15 +520,22 @@ def stop(server: subprocess.Popen[bytes]) -> None:
         server.wait(timeout=10)
 
 
+def prediction_text(prediction: dict[str, Any]) -> str:
+    """A record's or answer's label and its probability, e.g. ``negative (probability 0.93)``."""
+    if prediction.get("label") is None:
+        return f"no prediction ({prediction.get('error')})"
+    return f"{prediction['label']} (probability {float(prediction['probability']):.2f})"
+
+
 def find_predictions(answer: object) -> list[dict[str, object]]:
-    """The per-review items of the API's answer: dicts with an id and a sentiment.
+    """The per-review items of the API's answer: dicts with an id, a label and its probability.
 
     The id is read from ``review_id`` or ``id`` and returned under ``id``.
     """
     found: list[dict[str, object]] = []
     if isinstance(answer, dict):
         key = "review_id" if "review_id" in answer else "id"
-        if key in answer and "sentiment" in answer:
+        if key in answer and "label" in answer:
             found.append({**answer, "id": answer[key]})
         for value in answer.values():
             found += find_predictions(value)

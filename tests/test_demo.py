@@ -39,8 +39,12 @@ def test_make_demo_fast(tmp_path: Path) -> None:
     assert set(accuracies) == {"val_accuracy", "test_accuracy"}, training.group(0)
     assert all(float(value) >= 0.9 for value in accuracies.values()), training.group(0)
     assert re.search(r"Optuna sweep: +1 trial run", out), out[-3000:]
-    assert "'This movie is quite boring.' -> negative" in out
-    assert "'This movie is awesome.' -> positive" in out
+    probability = r"\(probability (0\.\d\d|1\.00)\)"
+    assert re.search(rf"'This movie is quite boring\.' -> negative {probability}", out), out[-3000:]
+    assert re.search(rf"'This movie is awesome\.' -> positive {probability}", out), out[-3000:]
+    samples = re.findall(rf"^Batch sample: +(pos|neg)-\S+\.txt -> (positive|negative) {probability}",
+                         out, re.MULTILINE)
+    assert len(samples) == 2, out[-3000:]
     assert "MLflow UI:" in out and "Total time:" in out
 
     # The server it started was stopped.
