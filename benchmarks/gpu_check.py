@@ -65,29 +65,46 @@ def install_missing(bundle: Path) -> None:
         print(f"installed {', '.join(p.name for p in (bundle / 'wheels').glob('*.whl'))}")
 
 
+def yaml_section(path: Path, *keys: str) -> dict:
+    """A section of one of the project's YAML files, resolved: the settings' defaults live there."""
+    from omegaconf import OmegaConf  # pylint: disable=import-outside-toplevel
+
+    node = OmegaConf.load(path)
+    for key in keys:
+        node = node[key]
+    return OmegaConf.to_container(node, resolve=True)
+
+
+def binary_predictor(package: str, model):
+    """The project's predictor over the fine-tuned model (column 1 is the positive label)."""
+    predictor_mod = importlib.import_module(f"{package}.modeling.predictor")
+    return predictor_mod.Predictor(model, predictor_mod.DecisionRule(("negative", "positive")),
+                                   predictor_mod.ModelInfo("gpu-check"))
+
+
 def batch_inference(package: str, model, texts: list[str], labels: np.ndarray, args,
                     copies: int, scratch: Path) -> dict[str, float]:  # fmt: skip
     """The project's batch inference over ``texts`` written as files, ``copies`` times."""
     batch = importlib.import_module(f"{package}.inference.batch")
-    predictor_mod = importlib.import_module(f"{package}.modeling.predictor")
     folder = scratch / "reviews"
     for copy in range(copies):
         part = folder / f"copy{copy}"
         part.mkdir(parents=True)
         for i, review in enumerate(texts):
             (part / f"{i:05d}_{labels[i]}.txt").write_text(review, encoding="utf-8")
-    predictor = predictor_mod.SentimentPredictor(model, predictor_mod.ModelInfo("gpu-check"))
-    settings = batch.BatchSettings(
-        input_data_dir=str(folder), output_dir=str(scratch / "out"), model_path="gpu-check",
-        num_workers=args.workers, batch_size=args.batch_files, progress=False,
-    )
-    summary = batch.run_batch_inference(settings, predictor=predictor)
-    records = [json.loads(line) for line in settings.output_path.read_text().splitlines()]
+    settings = batch.BatchSettings.model_validate({
+        **yaml_section(Path(args.bundle) / "conf" / "base" / "pipelines.yaml", "inference"),
+        "input_data_dir": str(folder), "output_dir": str(scratch / "out"),
+        "model_path": "gpu-check", "num_workers": args.workers, "batch_size": args.batch_files,
+        "progress": False,
+    })
+    summary = batch.run_batch_inference(settings, predictor=binary_predictor(package, model))
+    records = [json.loads(line) for line in Path(settings.output_url).read_text().splitlines()]
     right = sum(
-        (record["sentiment"] == "positive") == record["filepath"].endswith("_1.txt")
+        (record["label"] == "positive") == record["filepath"].endswith("_1.txt")
         for record in records
     )
-    return {"files": summary.files, "errors": summary.errors, "seconds": summary.seconds,
+    return {"files": summary.items, "errors": summary.errors, "seconds": summary.seconds,
             "files_per_s": summary.rate, "accuracy": right / max(len(records), 1),
             "workers": args.workers, "batch_files": args.batch_files}  # fmt: skip
 
@@ -127,17 +144,18 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
     train_ids, test_ids = ragged(tokens, "train", train_rows), ragged(tokens, "test", test_rows)
     train_labels = tokens["train_labels"][train_rows].astype(int)
     test_labels = tokens["test_labels"][test_rows].astype(int)
-    cfg = config.TransformerConfig(
-        base_model=str(bundle / "encoder"), max_tokens=max_tokens, head_tokens=head_tokens,
-        epochs=args.epochs, batch_size=8 if args.smoke else args.batch_size, learning_rate=args.learning_rate,
-        eval_batch_size=512, progress=not args.smoke,
-        device="cpu" if args.smoke and not torch.cuda.is_available() else "auto",
-    )
+    cfg = config.TransformerConfig.model_validate({
+        **yaml_section(bundle / "conf" / "model" / "transformer.yaml", "train", "model"),
+        "base_model": str(bundle / "encoder"), "max_tokens": max_tokens, "head_tokens": head_tokens,
+        "epochs": args.epochs, "batch_size": 8 if args.smoke else args.batch_size,
+        "learning_rate": args.learning_rate, "eval_batch_size": 512, "progress": not args.smoke,
+        "device": "cpu" if args.smoke and not torch.cuda.is_available() else "auto",
+    })
     device = transformer.choose_device(cfg.device)
     print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; "
           f"torch {torch.__version__}; train {len(train_ids)}, test {len(test_ids)} reviews")
     torch.manual_seed(0)
-    model = transformer.build_model(cfg, device, cfg.base_model)
+    model = transformer.build_model(cfg, device, cfg.base_model, num_labels=2)
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
@@ -171,9 +189,9 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
         model.predict_proba(text.clean_texts(raw[start : start + 4096]))
     sync()
     one_process = len(raw) / (time.perf_counter() - tick)
-    predictor_mod = importlib.import_module(f"{package}.modeling.predictor")
+    predictor = binary_predictor(package, model)
     tick = time.perf_counter()  # what each batch inference worker does: clean + tokenise
-    predictor_mod.SentimentPredictor(model, predictor_mod.ModelInfo("gpu-check")).prepare(raw)
+    predictor.prepare(raw)
     preparing = len(raw) / (time.perf_counter() - tick)
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
         batch = batch_inference(package, model, raw, test_labels, args, copies, Path(scratch))

@@ -12,6 +12,7 @@ project's own code (head + tail word pieces), and writes to ``--out``:
 - ``nbsvm_test_proba.npy``: the project's NBSVM (fitted here on the same train split)
   P(positive) of each test review, for the ensemble's accuracy;
 - ``src/``: the baked project's package (the training and batch inference code);
+- ``conf/``: the baked project's configuration, where the settings' defaults live;
 - ``wheels/``: the few pure dependencies of that code that the GPU machine's image
   lacks (pydantic, its core for CPython 3.12, omegaconf), in the versions the
   project pins; ``gpu_check.py`` installs them there only when they are missing.
@@ -52,6 +53,7 @@ import gzip, json, random, re, shutil, sys, tarfile
 from pathlib import Path
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
@@ -59,6 +61,12 @@ tarball, out, pkg, share, seed = sys.argv[1], Path(sys.argv[2]), sys.argv[3], fl
 text = __import__(f"{pkg}.data_prep.text", fromlist=["clean_texts"])
 config = __import__(f"{pkg}.modeling.training_config", fromlist=["TransformerConfig"])
 transformer = __import__(f"{pkg}.modeling.transformer", fromlist=["encode"])
+
+
+def model_settings(name):
+    """The default settings of a model option: train.model of the project's conf/model/<name>.yaml."""
+    node = OmegaConf.load(out / "conf" / "model" / f"{name}.yaml").train.model
+    return OmegaConf.to_container(node, resolve=True)
 
 reviews = {"pos": {}, "neg": {}}
 pattern = re.compile(r"(?:^|/)train/(pos|neg)/([^/]+\.txt)$")
@@ -80,7 +88,7 @@ for label in ("pos", "neg"):  # the same draw as bench_pipeline.make_stand_in_te
 print(f"train {len(split['train'][0])} reviews, stand-in test {len(split['test'][0])}")
 
 source = transformer.resolve_base_model(config.PACKAGED_BASE_MODEL)
-cfg = config.TransformerConfig()
+cfg = config.TransformerConfig.model_validate(model_settings("transformer"))
 settings = transformer.EncodingSettings(cfg.max_tokens, cfg.head_tokens, cfg.eval_batch_size)
 tokenizer = AutoTokenizer.from_pretrained(source)
 arrays = {}
@@ -100,7 +108,7 @@ with gzip.open(out / "test_texts.json.gz", "wt", encoding="utf-8") as handle:
 # train split here on the CPU; its P(positive) of each test review goes with the bundle.
 nbsvm = __import__(f"{pkg}.modeling.nbsvm", fromlist=["fit_nbsvm"])
 fitted = nbsvm.fit_nbsvm(text.clean_texts(split["train"][0]), np.asarray(split["train"][1]),
-                         config.NbsvmConfig())
+                         config.NbsvmConfig.model_validate(model_settings("nbsvm")))
 np.save(out / "nbsvm_test_proba.npy",
         fitted.predict_proba(text.clean_texts(split["test"][0]))[:, 1].astype(np.float32))
 
@@ -154,6 +162,8 @@ def main() -> int:
                        if (p / "modeling").is_dir())
         shutil.copytree(project / "src" / package, out / "src" / package,
                         ignore=shutil.ignore_patterns("__pycache__", "sample_data"))
+        # The defaults of the settings live in the YAML files only.
+        shutil.copytree(project / "conf", out / "conf", ignore=shutil.ignore_patterns("local"))
         env = {**os.environ, "PYTHONPATH": str(out / "src"), "HF_HUB_OFFLINE": "1"}
         subprocess.run(
             [args.python, "-c", WORKER, args.tarball, str(out), package,
