@@ -66,14 +66,14 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from {pkg}.modeling.predictor import SentimentPredictor
+from {pkg}.modeling.predictor import Predictor
 
 STATE = {{}}
 
 
 @asynccontextmanager
 async def lifespan(app):
-    STATE["predictor"] = SentimentPredictor.load(os.environ["PRED_MODEL_PATH"])
+    STATE["predictor"] = Predictor.load(os.environ["PRED_MODEL_PATH"])
     yield
 
 
@@ -82,7 +82,8 @@ async def predict(request):
     predictions = STATE["predictor"].predict([r["text"] for r in reviews])
     return JSONResponse(
         {{"data": [
-            {{"review_id": r["id"], "sentiment": p.sentiment, "probability": p.probability}}
+            {{"review_id": r["id"], "label": p.label, "probability": p.probability,
+              "probabilities": p.probabilities}}
             for r, p in zip(reviews, predictions)
         ]}}
     )
@@ -421,11 +422,23 @@ def summarise_slices(slices: list[dict[str, Any]], seconds: float) -> dict[str, 
 # --------------------------------------------------------------------------- batch
 
 
-def bench_batch(args: argparse.Namespace, modules: dict[str, ModuleType], train: Path,
-                model: Path, texts: list[str], workdir: Path) -> dict[str, Any]:  # fmt: skip
+def inference_settings(project: Path, modules: dict[str, ModuleType], *overrides: str) -> Any:
+    """The project's ``inference`` section as its entry script composes it, with overrides."""
+    from hydra import compose, initialize_config_dir  # pylint: disable=import-outside-toplevel
+
+    with initialize_config_dir(config_dir=str(project / "conf")):
+        cfg = compose("base/pipelines", overrides=list(overrides))
+    return modules["configuration"].typed_section(
+        cfg.inference, modules["batch"].BatchSettings, "inference"
+    )
+
+
+def bench_batch(args: argparse.Namespace, project: Path, modules: dict[str, ModuleType],
+                train: Path, model: Path, texts: list[str],
+                workdir: Path) -> dict[str, Any]:  # fmt: skip
     batch, predictor_mod, text_mod = modules["batch"], modules["predictor"], modules["text"]
 
-    predictor = predictor_mod.SentimentPredictor.load(str(model))
+    predictor = predictor_mod.Predictor.load(str(model))
     cleaned = text_mod.clean_texts(texts)
     size = args.batch_size
     reps = []
@@ -444,13 +457,12 @@ def bench_batch(args: argparse.Namespace, modules: dict[str, ModuleType], train:
                 out = workdir / f"batch-out-{rep}"
                 shutil.rmtree(out, ignore_errors=True)
                 start = time.perf_counter()
-                summary = batch.run_batch_inference(
-                    batch.BatchSettings(
-                        input_data_dir=str(train), output_dir=str(out), model_path=str(model),
-                        batch_size=size, num_workers=args.batch_workers, resume=False,
-                        progress=False,
-                    )
-                )  # fmt: skip
+                summary = batch.run_batch_inference(inference_settings(
+                    project, modules, f"inference.input_data_dir={train}",
+                    f"inference.output_dir={out}", f"inference.model_path={model}",
+                    f"inference.batch_size={size}", f"inference.num_workers={args.batch_workers}",
+                    "inference.resume=false", "inference.progress=false",
+                ))  # fmt: skip
                 wall = time.perf_counter() - start
                 with open(summary.output_path, encoding="utf-8") as output:
                     lines = sum(1 for _ in output)
@@ -471,6 +483,7 @@ def import_project(src: Path, package: str) -> dict[str, ModuleType]:
     return {
         role: importlib.import_module(f"{package}.{module}")
         for role, module in (
+            ("configuration", "configuration"),
             ("text", "data_prep.text"),
             ("predictor", "modeling.predictor"),
             ("batch", "inference.batch"),
@@ -506,7 +519,7 @@ def report_api(api: dict[str, Any]) -> list[tuple[str, bool]]:
 
 def report_batch(batch: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     """Print the batch table; return its checks (text, passed)."""
-    print("\nBatch inference over the 25,000 files (rates in files/s)")
+    print(f"\nBatch inference over the {batch[0]['model']['files']:,} files (rates in files/s)")
     print(f"{'rep':>3} {'model alone':>11} {'batch':>8} {'ratio':>6} {'errors':>6} {'lines':>6}")
     for i, rep in enumerate(batch, 1):
         model, batched = rep["model"], rep["batch"]
@@ -575,7 +588,7 @@ def main() -> int:
     if not args.skip_api:
         results["api"] = bench_api(args, project, package, model, texts, workdir)
     if not args.skip_batch:
-        results["batch"] = bench_batch(args, modules, train, model, texts, workdir)
+        results["batch"] = bench_batch(args, project, modules, train, model, texts, workdir)
     results["machine"]["loadavg_end"] = os.getloadavg()
     ok = report(results)
     out = workdir / "bench-serving.json"
