@@ -12,10 +12,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 from pipeline_testkit import service_missing
+
+from {{ cookiecutter.src_package_name }}.redaction import redact
 
 #: Root of the repository (holds conf/, src/ and data/).
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,14 +29,6 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 def repo_root() -> Path:
     """Path of the repository root."""
     return REPO_ROOT
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +43,7 @@ def postgres_url() -> str:
         psycopg2.connect(url, connect_timeout=3).close()
     except psycopg2.OperationalError as error:
         service_missing(
-            f"PostgreSQL not reachable at {_without_password(url)} (set TEST_POSTGRES_URL): "
+            f"PostgreSQL not reachable at {redact(url)} (set TEST_POSTGRES_URL): "
             f"{str(error).strip()}"
         )
     return url

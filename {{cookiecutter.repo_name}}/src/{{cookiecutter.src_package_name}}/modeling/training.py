@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,26 +133,17 @@ def _tracked_run(cfg: TrainConfig, state: dict[str, Any]) -> Iterator[Any]:
     if not cfg.setup_mlflow:
         yield None
         return
-    import mlflow  # pylint: disable=import-outside-toplevel
-
     experiment_id = tracking.configure_tracking(
         cfg.mlflow_tracking_uri, cfg.mlflow_exp_name, cfg.mlflow_artifact_location
     )
     state["experiment_id"] = experiment_id
-    hptuning_tag = os.environ.get(tracking.HPTUNING_TAG_ENV) or None
-    parent = None
-    tags = tracking.run_tags(hptuning_tag)
-    if hptuning_tag and _sweep_trial():
-        parent = tracking.find_parent_run(experiment_id, hptuning_tag)
-        tags[tracking.RUN_ROLE_TAG] = tracking.TRIAL_ROLE
     if cfg.mlflow_autolog:
         LOGGER.warning(
             "train.mlflow_autolog=true is ignored: MLflow's sklearn autolog turns the "
             "sparse 2**hash_bits-column features into a dense array (15.6 GiB for 500 "
             "reviews at 2**22). Params, metrics, plots, dataset and model are logged anyway."
         )
-    with tracking.tracked_run(experiment_id, parent, tags) as run:
-        mlflow.log_params(tracking.flatten(cfg.as_params()))
+    with tracking.tracked_run(experiment_id, cfg.as_params(), trial=_sweep_trial()) as run:
         yield run
 
 
@@ -172,26 +161,12 @@ def _log_run(
     model_uri, registered : str, str or None
         The logged model's URI and ``name/version`` when registered.
     """
-    # pylint: disable=import-outside-toplevel
-    import mlflow
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
-    from mlflow.data.meta_dataset import MetaDataset
+    import mlflow  # pylint: disable=import-outside-toplevel
 
     manifest = data.manifest
     source = str(cfg.data_path)
-    with warnings.catch_warnings():
-        # Local paths match two equivalent source types; MLflow warns and picks one.
-        warnings.simplefilter("ignore", UserWarning)
-        dataset_source = resolve_dataset_source(
-            source if "://" in source else str(Path(source).resolve())
-        )
-    dataset = MetaDataset(
-        dataset_source,
-        name=Path(source.rstrip("/")).name,
-        digest=manifest["content_sha256"][:32],
-    )
-    # Parallel sweep workers log the same dataset at the same moment: see the helper.
-    tracking.retry_on_unique_conflict(lambda: mlflow.log_input(dataset, context="training"))
+    run_id = mlflow.active_run().info.run_id
+    tracking.log_dataset(run_id, source, manifest["content_sha256"], "training")
     mlflow.set_tags(
         {"dataset_sha256": manifest["content_sha256"], "dataset_path": source}
     )
