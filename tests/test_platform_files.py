@@ -509,6 +509,12 @@ def test_polyaxon_specs_carry_project_values_and_secrets(variant) -> None:
             assert refs["MLFLOW_TRACKING_USERNAME"] == refs["MLFLOW_TRACKING_PASSWORD"] == "mlflow-tracking-credentials"
         if "hptuning" in name:
             assert inputs["N_WORKERS"]["toEnv"] == "N_WORKERS"
+            # Several jobs on one sweep: told not to crown, and shown the steps to run once each.
+            assert inputs["HPTUNING_PROMOTE"]["toEnv"] == "HPTUNING_PROMOTE"
+            text = (specs_dir / name).read_text()
+            package = next(p.name for p in (project / "src").iterdir() if (p / "modeling").is_dir())
+            for step in ("start", "finish"):
+                assert f"python -m {package}.modeling.sweep_steps {step}" in text, name
             assert any(e["name"] == "OPTUNA_STORAGE" and "secretKeyRef" in e["valueFrom"] for e in container["env"])
 
 
