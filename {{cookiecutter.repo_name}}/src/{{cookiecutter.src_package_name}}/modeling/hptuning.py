@@ -92,16 +92,6 @@ def fail_unfinished_trials() -> list[int]:
     return failed
 
 
-@dataclass(frozen=True)
-class Champion:
-    """The best trial of a sweep."""
-
-    run_id: str
-    objective: float
-    test_metrics: dict[str, float]
-    registered_model: str | None
-
-
 def best_trial_run(experiment_id: str, parent_run_id: str, metric: str) -> Any | None:
     """The finished trial of a sweep with the highest ``metric``, or ``None``."""
     runs = mlflow.MlflowClient().search_runs(
@@ -202,14 +192,18 @@ def promote_if_better(train: TrainConfig, run: Any, force: bool = False) -> Cham
 
 def crown_champion(
     train: TrainConfig, experiment_id: str, parent_run_id: str, force: bool = False
-) -> Champion | None:
-    """Test the best trial once, promote it if it beats the champion, record it on the parent."""
+) -> Any | None:
+    """Test the best trial once, promote it if it beats the champion, record it on the parent.
+
+    Returns the best trial's run, or ``None`` when no trial finished.
+    """
     metric = train.objective_metric
     run = best_trial_run(experiment_id, parent_run_id, metric)
     if run is None:
         LOGGER.warning("No trial of parent run %s finished: no champion.", parent_run_id)
         return None
     test_metrics = _test_metrics_once(train, run, parent_run_id)
+    tests = ", ".join(f"{k}={v:.4f}" for k, v in test_metrics.items())
     decision = promote_if_better(train, run, force)
     name = train.registered_model_name
     client = mlflow.MlflowClient()
@@ -221,8 +215,9 @@ def crown_champion(
     if decision.previous_objective is not None:
         client.log_metric(parent_run_id, f"champion_previous_{metric}", decision.previous_objective)
     if decision.promoted:
-        LOGGER.info("Champion: models:/%s@%s is now version %s (%s).",
-                    name, tracking.CHAMPION_ALIAS, decision.version, decision.reason)
+        LOGGER.info("Champion: models:/%s@%s is now version %s (%s; test: %s).",
+                    name, tracking.CHAMPION_ALIAS, decision.version, decision.reason,
+                    tests or "none")
     else:
         LOGGER.warning(
             "Champion kept: models:/%s@%s stays version %s: %s. The sweep's best is version %s "
@@ -230,8 +225,7 @@ def crown_champion(
             name, tracking.CHAMPION_ALIAS, decision.previous_version, decision.reason,
             decision.version, name, CHALLENGER_ALIAS,
         )
-    return Champion(run.info.run_id, run.data.metrics[metric], test_metrics,
-                    f"{name}/{decision.version}")
+    return run
 
 
 def open_parent_run(train: TrainConfig, tag: str, create: bool = True) -> tuple[str, str | None]:
@@ -254,25 +248,20 @@ def open_parent_run(train: TrainConfig, tag: str, create: bool = True) -> tuple[
 
 def finish_sweep(
     train: TrainConfig, experiment_id: str, parent_run_id: str, force: bool = False
-) -> Champion | None:
+) -> Any | None:
     """Crown the best trial and end the parent run (FAILED when no trial finished)."""
     try:
-        champion = crown_champion(train, experiment_id, parent_run_id, force)
+        best = crown_champion(train, experiment_id, parent_run_id, force)
     except Exception:
         tracking.end_parent_run(parent_run_id, "FAILED")
         raise
-    tracking.end_parent_run(parent_run_id, "FINISHED" if champion else "FAILED")
-    if champion is not None:
-        tests = ", ".join(f"{k}={v:.4f}" for k, v in champion.test_metrics.items())
-        LOGGER.info(
-            "Sweep finished. Parent run %s; best trial %s with %s=%.4f%s. "
-            "Registered as models:/%s; champion: models:/%s@%s. See it with: "
-            "mlflow ui --backend-store-uri %s",
-            parent_run_id, champion.run_id, train.objective_metric, champion.objective,
-            f"; test: {tests}" if tests else "", champion.registered_model,
-            train.registered_model_name, tracking.CHAMPION_ALIAS, train.mlflow_tracking_uri,
-        )
-    return champion
+    tracking.end_parent_run(parent_run_id, "FINISHED" if best else "FAILED")
+    if best is not None:
+        LOGGER.info("Sweep finished: parent run %s, best trial %s (%s=%.4f). See it with: "
+                    "mlflow ui --backend-store-uri %s", parent_run_id, best.info.run_id,
+                    train.objective_metric, best.data.metrics[train.objective_metric],
+                    train.mlflow_tracking_uri)
+    return best
 
 
 class HptuningCallback(Callback):

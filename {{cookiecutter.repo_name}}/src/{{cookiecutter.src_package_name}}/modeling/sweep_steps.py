@@ -31,7 +31,7 @@ import optuna
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
 from ..general_utils import PROJECT_ROOT
 from ..redaction import redact, redact_secrets_in_logs
@@ -63,18 +63,16 @@ def _tag() -> str:
 
 def start(config: DictConfig) -> str:
     """Create the study, the experiment and the parent run if they do not exist; describe them."""
-    sweeper = config.hydra.sweeper
+    sweeper, train = config.hydra.sweeper, train_config(config.train)
     if not sweeper.storage:
         raise ValueError("no study storage: set OPTUNA_STORAGE so that the workers share a study")
-    direction = sweeper.direction
-    directions = list(direction) if isinstance(direction, ListConfig) else [str(direction)]
+    tag = _tag() if train.setup_mlflow else None
     optuna.create_study(storage=sweeper.storage, study_name=sweeper.study_name,
-                        directions=directions, load_if_exists=True)  # fmt: skip
-    said = f"Study {sweeper.study_name!r} ({', '.join(directions)}) is ready in "
+                        direction=sweeper.direction, load_if_exists=True)  # fmt: skip
+    said = f"Study {sweeper.study_name!r} ({sweeper.direction}) is ready in "
     said += redact(sweeper.storage)
-    train = train_config(config.train)
-    if train.setup_mlflow:
-        experiment_id, parent = hptuning.open_parent_run(train, _tag())
+    if tag is not None:
+        experiment_id, parent = hptuning.open_parent_run(train, tag)
         said += f"; parent MLflow run {parent} (experiment {experiment_id})"
     return said
 
