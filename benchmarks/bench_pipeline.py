@@ -146,11 +146,11 @@ def main() -> int:
     prep = run([python, "src/process_data.py", "data_prep.raw_dirs_paths=[data/raw/aclImdb]",
                 "data_prep.processed_data_path=data/processed/aclImdb"], project, env)
     manifest = json.loads((project / "data/processed/aclImdb/manifest.json").read_text())
-    library_rate = re.search(r"\(([\d,]+) files/s\)", str(prep["output"]))
+    library_rate = re.search(r"raw items in [\d.]+ s \(([\d,]+)/s\)", str(prep["output"]))
     results.update(
-        files=manifest["files_seen"], rejects=manifest["n_rejects"],
+        files=manifest["items_seen"], rejects=manifest["n_rejects"],
         counts=manifest["counts"], process_data_wall_s=prep["wall_s"],
-        process_data_files_per_s_wall=manifest["files_seen"] / float(prep["wall_s"]),
+        process_data_files_per_s_wall=manifest["items_seen"] / float(prep["wall_s"]),
         process_data_files_per_s_library=(
             float(library_rate.group(1).replace(",", "")) if library_rate else None
         ),

@@ -167,7 +167,7 @@ def test_hydra_keys_the_guide_overrides_exist(baked_default: Path, readme: str) 
                for path in sorted((baked_default / "conf" / "model").glob("*.yaml"))}  # fmt: skip
     for option in options.values():
         keys |= _keys({key: value for key, value in option.items() if key != "search_space"})
-    named = set(re.findall(r"(?<![\w.$-])((?:data_prep|train|inference|hydra\.sweeper)\.[a-z_][\w.]*?)=", readme))
+    named = set(re.findall(r"(?<![\w.$-])((?:data_prep|train|inference|hptuning|hydra\.sweeper)\.[a-z_][\w.]*?)=", readme))
     assert len(named) >= 8, sorted(named)
     assert sorted(named - keys) == []
     # The search-space keys the guide names are the default model's, which the sweeper takes.

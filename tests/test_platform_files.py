@@ -292,7 +292,7 @@ def _script_env(project: Path, exe: Path, **env: str) -> dict[str, str]:
         for key in (
             "RAW_DATA_DIRS PROCESSED_DATA_DIR INPUT_DATA_DIR SETUP_MLFLOW MLFLOW_AUTOLOG "
             "MLFLOW_TRACKING_URI MLFLOW_EXP_NAME OPTUNA_STORAGE OPTUNA_STUDY_NAME N_TRIALS N_WORKERS "
-            "SWEEP_DIR PRED_MODEL_URI PRED_MODEL_UUID PRED_MODEL_PATH NUM_SHARDS SHARD_INDEX "
+            "SWEEP_DIR HPTUNING_PROMOTE PRED_MODEL_URI PRED_MODEL_UUID PRED_MODEL_PATH NUM_SHARDS SHARD_INDEX "
             "JOB_COMPLETION_INDEX OUTPUT_DIR"
         ).split()
     }
@@ -334,10 +334,12 @@ def test_tuning_script_starts_workers_on_one_study(baked_default: Path, fake_pyt
         baked_default, exe, N_WORKERS="3", N_TRIALS="7", OPTUNA_STORAGE=storage,
         OPTUNA_STUDY_NAME="study-1", SWEEP_DIR="multirun/sweep",
     )
-    run([baked_default / "scripts" / "train-model-hptuning.sh"], env=env)
-    prepare, *workers = _calls(calls)
-    # First the study, created once (workers creating it at once on an empty database collide).
-    assert prepare == ["-m", "movie_review_sentiment.modeling.shared_study", "hydra.sweeper.study_name=study-1"]
+    run([baked_default / "scripts" / "train-model-hptuning.sh", "train.model.C=2"], env=env)
+    finish, start, *workers = _calls(calls)
+    # One step before the workers creates the study and the parent run; one after crowns.
+    steps = ["-m", "movie_review_sentiment.modeling.sweep_steps"]
+    assert start == [*steps, "start", "hydra.sweeper.study_name=study-1", "train.model.C=2"]
+    assert finish == [*steps, "finish", "hydra.sweeper.study_name=study-1", "train.model.C=2"]
     assert len(workers) == 3
     trials = sorted(int(a.split("=")[1]) for w in workers for a in w if a.startswith("hydra.sweeper.n_trials="))
     assert trials == [2, 2, 3]
@@ -346,10 +348,25 @@ def test_tuning_script_starts_workers_on_one_study(baked_default: Path, fake_pyt
     ]
     for worker in workers:
         assert worker[:2] == ["src/train_model_hptuning.py", "--multirun"]
+        assert "hptuning.promote=false" in worker  # the workers do not crown
         assert not any(a.startswith("hydra.sweeper.storage") for a in worker)  # the config reads it
-        assert "hydra.sweeper.study_name=study-1" in worker
+        assert "hydra.sweeper.study_name=study-1" in worker and "train.model.C=2" in worker
         assert not any("s3cret" in arg for arg in worker), "the storage password reached the command line"
-    assert not any("s3cret" in arg for arg in prepare)
+    assert not any("s3cret" in arg for arg in start + finish)
+
+
+def test_tuning_script_as_one_job_of_several_runs_no_step(baked_default: Path, fake_python) -> None:
+    """HPTUNING_PROMOTE=false (one pod of a multi-pod sweep): workers only; the steps run elsewhere."""
+    exe, calls = fake_python
+    env = _script_env(baked_default, exe, N_WORKERS="2", OPTUNA_STORAGE="sqlite:///o.db", HPTUNING_PROMOTE="False")
+    run([baked_default / "scripts" / "train-model-hptuning.sh"], env=env)
+    workers = _calls(calls)
+    assert len(workers) == 2 and all(w[0] == "src/train_model_hptuning.py" and "hptuning.promote=false" in w for w in workers)
+    for leftover in calls.iterdir():
+        leftover.unlink()
+    run([baked_default / "scripts" / "train-model-hptuning.sh"], env={**env, "N_WORKERS": "1"})
+    [single] = _calls(calls)
+    assert single[:2] == ["src/train_model_hptuning.py", "--multirun"] and "hptuning.promote=false" in single
 
 
 @pytest.mark.parametrize(
@@ -357,6 +374,7 @@ def test_tuning_script_starts_workers_on_one_study(baked_default: Path, fake_pyt
     [
         ("train-model-hptuning.sh", {"N_WORKERS": "2"}, "needs OPTUNA_STORAGE"),
         ("train-model-hptuning.sh", {"N_WORKERS": "two"}, "N_WORKERS must be a positive integer"),
+        ("train-model-hptuning.sh", {"HPTUNING_PROMOTE": "no"}, "HPTUNING_PROMOTE must be true or false"),
         ("batch-inferencing.sh", {"NUM_SHARDS": "2", "SHARD_INDEX": "2"}, "SHARD_INDEX < NUM_SHARDS"),
         ("api-entrypoint.sh", {}, "No model given"),
     ],
@@ -491,6 +509,12 @@ def test_polyaxon_specs_carry_project_values_and_secrets(variant) -> None:
             assert refs["MLFLOW_TRACKING_USERNAME"] == refs["MLFLOW_TRACKING_PASSWORD"] == "mlflow-tracking-credentials"
         if "hptuning" in name:
             assert inputs["N_WORKERS"]["toEnv"] == "N_WORKERS"
+            # Several jobs on one sweep: told not to crown, and shown the steps to run once each.
+            assert inputs["HPTUNING_PROMOTE"]["toEnv"] == "HPTUNING_PROMOTE"
+            text = (specs_dir / name).read_text()
+            package = next(p.name for p in (project / "src").iterdir() if (p / "modeling").is_dir())
+            for step in ("start", "finish"):
+                assert f"python -m {package}.modeling.sweep_steps {step}" in text, name
             assert any(e["name"] == "OPTUNA_STORAGE" and "secretKeyRef" in e["valueFrom"] for e in container["env"])
 
 

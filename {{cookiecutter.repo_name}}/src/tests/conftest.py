@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 from pipeline_testkit import (
@@ -28,6 +28,8 @@ from pipeline_testkit import (
     stop_process,
 )
 
+from {{ cookiecutter.src_package_name }}.redaction import redact
+
 #: Root of the repository (holds conf/, src/ and data/).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The server the PostgreSQL tests use; the role must be able to create roles and databases.
@@ -38,14 +40,6 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 def repo_root() -> Path:
     """Path of the repository root."""
     return REPO_ROOT
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +54,7 @@ def postgres_url() -> str:
         psycopg2.connect(url, connect_timeout=3).close()
     except psycopg2.OperationalError as error:
         service_missing(
-            f"PostgreSQL not reachable at {_without_password(url)} (set TEST_POSTGRES_URL): "
+            f"PostgreSQL not reachable at {redact(url)} (set TEST_POSTGRES_URL): "
             f"{str(error).strip()}"
         )
     return url

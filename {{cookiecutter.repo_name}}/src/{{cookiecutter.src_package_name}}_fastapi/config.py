@@ -23,10 +23,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Re-exported for deps.py and the routers. pylint: disable-next=unused-import,useless-import-alias
+from {{ cookiecutter.src_package_name }}.redaction import redact as redact
 
 
 class ModelSettingError(ValueError):
@@ -145,33 +147,3 @@ class Settings(BaseSettings):
             "no model configured: set PRED_MODEL_URI (an MLflow model URI), "
             "PRED_MODEL_PATH (a local model folder) or PRED_MODEL_UUID (an MLflow run id)"
         )
-
-
-def redact(uri: str) -> str:
-    """Hide the secrets a URI can carry before it is logged or returned.
-
-    The password of the user part, and the query and fragment as a whole: a signed
-    URL (``?X-Goog-Signature=...``, ``?token=...``) carries its credential there.
-
-    Examples
-    --------
-    >>> redact("http://user:secret@mlflow:5000/x")
-    'http://user:***@mlflow:5000/x'
-    >>> redact("https://bucket.example/model.tar?X-Goog-Signature=abc")
-    'https://bucket.example/model.tar?***'
-    >>> redact("models:/sentiment@champion")
-    'models:/sentiment@champion'
-    """
-    parts = urlsplit(uri)
-    if parts.password is None and not parts.query and not parts.fragment:
-        return uri
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(
-        parts._replace(
-            netloc=netloc,
-            query="***" if parts.query else "",
-            fragment="***" if parts.fragment else "",
-        )
-    )

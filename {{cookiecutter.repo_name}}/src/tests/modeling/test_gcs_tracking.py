@@ -116,7 +116,7 @@ def test_train_on_gs_data_track_on_a_server_with_gs_artifacts_and_serve_from_it(
             answer = httpx.post(f"{api}/api/v1/model/predict", json=GUIDE_REQUEST, timeout=30)
             version = httpx.get(f"{api}/api/v1/model/version", timeout=10).json()["data"]
     assert answer.status_code == 200, answer.text
-    predictions = {item["review_id"]: item["sentiment"] for item in answer.json()["data"]}
+    predictions = {item["review_id"]: item["label"] for item in answer.json()["data"]}
     assert set(predictions) == {9176, 71}
     assert predictions[9176] == "negative"  # "boring" is a negative word of the training data
     assert (version["registered_name"], version["version"]) == (MODEL, "1")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import optuna
 import pytest
 from pipeline_testkit import mlflow_overrides, run_script
 
-from {{ cookiecutter.src_package_name }}.modeling import shared_study
-from {{ cookiecutter.src_package_name }}.modeling.hptuning import last_worker
+from {{ cookiecutter.src_package_name }}.modeling import sweep_steps
 
 pytestmark = pytest.mark.slow
 MODEL_NAME = "sweep-model"
@@ -88,13 +88,6 @@ def test_a_failed_trial_is_recorded_and_the_sweep_goes_on(
     assert parents[0].info.status == "FINISHED"
 
 
-def test_the_last_worker_to_end_is_the_one_all_workers_agree_on() -> None:
-    assert last_worker({"a": "FINISHED:5", "b": "RUNNING"}) is None
-    assert last_worker({"a": "FINISHED:5", "b": "KILLED:9"}) == "b"
-    assert last_worker({"a": "FINISHED:9", "b": "FINISHED:9"}) == "b"  # ties: by id
-    assert last_worker({}) is None
-
-
 #: One trial with fixed hyperparameters: a strong model (val_accuracy 1.0 on the tiny data),
 #: then a weakly regularised one that cannot do better (a tie does not move the champion).
 GOOD = ["train.model.C=10.0", "train.model.ngram_max=1", "train.model.nb_alpha=1.0"]
@@ -131,21 +124,53 @@ def test_champion_moves_only_when_beaten_or_forced(tmp_path: Path, tiny_dataset:
     assert client().get_model_version_by_alias(MODEL_NAME, "champion").run_id == forced.info.run_id
 
 
-def test_the_shared_study_is_made_from_the_tuning_config_and_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_the_start_step_makes_the_study_and_the_parent_run_the_workers_find(
+    tmp_path: Path, tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import optuna  # pylint: disable=import-outside-toplevel
-
     storage = f"sqlite:///{tmp_path}/optuna.db"
     monkeypatch.setenv("OPTUNA_STORAGE", storage)
-    overrides = ["hydra.sweeper.study_name=shared", "train.model.C=3",
-                 "search_space.train.model.C=tag(log, interval(0.1, 10))"]  # not the study's
-    assert shared_study.main(overrides) == 0
-    assert shared_study.main(overrides) == 0  # a second time: the same study, kept
-    assert "Study 'shared' (maximize) is ready in sqlite:///" in capsys.readouterr().out
+    monkeypatch.setenv("MLFLOW_HPTUNING_TAG", "steps")
+    overrides = [*mlflow_overrides(tmp_path, tiny_dataset), "hydra.sweeper.study_name=shared",
+                 "train.model.C=3", "search_space.train.model.C=tag(log, interval(0.1, 10))"]
+    assert sweep_steps.main(["start", *overrides]) == 0
+    assert sweep_steps.main(["start", *overrides]) == 0  # a second time: the same, kept
+    said = capsys.readouterr().out
+    assert "Study 'shared' (maximize) is ready in sqlite:///" in said
+    assert "parent MLflow run" in said
     [summary] = optuna.get_all_study_summaries(storage)
     assert summary.study_name == "shared" and summary.direction.name == "MAXIMIZE"
+    [parent] = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                                  filter_string="tags.hptuning_tag = 'steps'")
+    assert parent.data.tags["run_role"] == "hptuning_parent" and parent.info.status == "RUNNING"
+    # The dataset is recorded once, before any worker logs it (see open_parent_run).
+    [dataset] = parent.inputs.dataset_inputs
+    assert dataset.dataset.name == "processed" and dataset.tags[0].value == "tuning"
 
-    monkeypatch.delenv("OPTUNA_STORAGE")
-    assert shared_study.main([]) == 2
-    assert "set OPTUNA_STORAGE" in capsys.readouterr().err
+    # No trial finished: finishing crowns nothing, fails, and ends the parent FAILED.
+    assert sweep_steps.main(["finish", *overrides]) == 1
+    assert "no champion" in capsys.readouterr().err
+    assert mlflow.get_run(parent.info.run_id).info.status == "FAILED"
+    assert sweep_steps.main(["cancel", *overrides]) == 0
+    assert mlflow.get_run(parent.info.run_id).info.status == "KILLED"
+
+
+@pytest.mark.parametrize(
+    ("argv", "unset", "message"),
+    [
+        (["start"], "OPTUNA_STORAGE", "set OPTUNA_STORAGE"),
+        (["start"], "MLFLOW_HPTUNING_TAG", "set MLFLOW_HPTUNING_TAG"),
+        (["finish"], None, "no parent run tagged hptuning_tag=nothing-started"),
+        (["crown"], None, "usage: python -m"),
+    ],
+)
+def test_a_sweep_step_without_what_it_needs_says_so(
+    tmp_path: Path, tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], argv: list[str], unset: str | None, message: str,
+) -> None:
+    monkeypatch.setenv("OPTUNA_STORAGE", f"sqlite:///{tmp_path}/optuna.db")
+    monkeypatch.setenv("MLFLOW_HPTUNING_TAG", "nothing-started")
+    if unset:
+        monkeypatch.delenv(unset)
+    assert sweep_steps.main([*argv, *mlflow_overrides(tmp_path, tiny_dataset)]) == 2
+    assert message in capsys.readouterr().err

@@ -1,162 +1,165 @@
-"""Two sweep workers sharing one Optuna study on PostgreSQL (the cluster path).
+"""Sweep workers sharing one Optuna study: a start step, the workers, a finish step.
 
 PostgreSQL comes from ``TEST_POSTGRES_URL`` (see ``src/tests/conftest.py``: the
 test fails under ``CI=true`` when it is missing). Each run uses a study name of
 its own and deletes the study afterwards. The workers get the storage URL from
 ``OPTUNA_STORAGE``, as the sweep script gives it, not on their command line.
+The MLflow store is a fresh SQLite file: the start step creates it, and the
+workers write to it at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import optuna
 import pytest
 from pipeline_testkit import REPO_ROOT, mlflow_overrides
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-#: Worker 0 runs one trial and ends long before worker 1, which runs twelve (a trial on
-#: the tiny dataset takes about a second; a worker starts in several).
-TRIALS = (1, 12)
+from {{ cookiecutter.src_package_name }}.modeling import sweep_steps
+
+pytestmark = pytest.mark.slow
+MODEL = "parallel-model"
+
+
+def _env(tmp_path: Path, storage: str, tag: str, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "PYTHON": sys.executable,
+           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "OPTUNA_STORAGE": storage,
+           "MLFLOW_HPTUNING_TAG": tag, **extra}  # fmt: skip
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def _overrides(tmp_path: Path, data: Path, study: str) -> list[str]:
+    return [*mlflow_overrides(tmp_path, data), f"train.registered_model_name={MODEL}",
+            "train.model.hash_bits=16", "train.val_split=0.3",
+            f"hydra.sweeper.study_name={study}"]  # fmt: skip
+
+
+def _assert_one_sweep_one_champion(tmp_path: Path, storage: str, study: str, tag: str,
+                                   n_trials: int) -> None:  # fmt: skip
+    trials = optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+    assert len(trials) == n_trials
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert sorted(t.number for t in trials) == list(range(n_trials))
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == n_trials  # no repeats
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                              filter_string=f"tags.hptuning_tag = '{tag}'")  # fmt: skip
+    parents = [r for r in runs if r.data.tags.get("run_role") == "hptuning_parent"]
+    children = [r for r in runs if r.data.tags.get("run_role") == "hptuning_trial"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == n_trials and all(c.info.status == "FINISHED" for c in children)
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    assert parents[0].info.end_time >= max(c.info.end_time for c in children)
+    client = mlflow.MlflowClient()
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 1  # crowned once
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    best = max(c.data.metrics["val_accuracy"] for c in children)
+    assert mlflow.get_run(champion.run_id).data.metrics["val_accuracy"] == best
 
 
 @pytest.fixture
 def postgres_study(postgres_url: str) -> Iterator[tuple[str, str]]:
-    """A fresh, pre-created study (avoids the creation race of parallel workers)."""
-    import optuna  # pylint: disable=import-outside-toplevel
-
+    """Storage URL and a fresh study name; the study is deleted afterwards."""
     storage = postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1)
     name = f"test-parallel-{uuid.uuid4().hex[:12]}"
-    optuna.create_study(storage=storage, study_name=name, direction="maximize",
-                        load_if_exists=True)
     yield storage, name
-    optuna.delete_study(study_name=name, storage=storage)
+    with contextlib.suppress(KeyError):  # the start step did not create it
+        optuna.delete_study(study_name=name, storage=storage)
 
 
-def _parent_status(tmp_path: Path) -> str | None:
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    parents = mlflow.search_runs(
-        search_all_experiments=True, output_format="list",
-        filter_string="tags.hptuning_tag = 'parallel-1' and tags.run_role = 'hptuning_parent'",
-    )
-    return parents[0].info.status if parents else None
-
-
-def test_two_workers_share_one_study_one_parent_run_and_crown_once(
+@pytest.mark.postgres
+def test_workers_started_by_hand_share_the_sweep_the_steps_start_and_finish(
     tmp_path: Path, tiny_dataset: Path, postgres_study: tuple[str, str]
 ) -> None:
-    import optuna  # pylint: disable=import-outside-toplevel
+    """The multi-pod way: start step, workers that do not crown, finish step."""
+    storage, study = postgres_study
+    env = _env(tmp_path, storage, "by-hand")
+    overrides = _overrides(tmp_path, tiny_dataset, study)
 
-    storage, study_name = postgres_study
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT / "src"),
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-        "MLFLOW_HPTUNING_TAG": "parallel-1",
-        "OPTUNA_STORAGE": storage,
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    def start(worker: int) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [
-                sys.executable, str(REPO_ROOT / "src" / "train_model_hptuning.py"), "--multirun",
-                *mlflow_overrides(tmp_path, tiny_dataset),
-                "train.registered_model_name=parallel-model", "train.model.hash_bits=16",
-                "train.val_split=0.3",
-                f"hydra.sweep.dir={tmp_path}/multirun-{worker}",
-                f"hydra.sweeper.study_name={study_name}",
-                f"hydra.sweeper.n_trials={TRIALS[worker]}",
-                "hydra.sweeper.sampler.seed=null",
-            ],
+    def step(name: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", sweep_steps.__name__, name, *overrides]
+        return subprocess.run(command, cwd=tmp_path, env=env, text=True,
+                              capture_output=True, timeout=300, check=False)  # fmt: skip
+
+    started = step("start")
+    assert started.returncode == 0, started.stderr[-4000:]
+    script = str(REPO_ROOT / "src" / "train_model_hptuning.py")
+    workers = [
+        subprocess.Popen(
+            [sys.executable, script, "--multirun", *overrides, "hptuning.promote=false",
+             "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}/multirun-{index}"],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-
-    # The long worker joins the parent run first (its first trial folder appears only
-    # after it has joined), so the short one cannot end before the other has joined:
-    # a worker that joins after every other has ended reopens the parent, by design.
-    long_worker = start(1)
-    first_trial = tmp_path / "multirun-1" / "0"
-    deadline = time.monotonic() + 300
-    while not first_trial.exists() and long_worker.poll() is None:
-        assert time.monotonic() < deadline, "worker 1 did not start a trial in 300 s"
-        time.sleep(0.2)
-    workers = [start(0), long_worker]
+        )
+        for index in range(2)
+    ]
     try:
-        first_output = workers[0].communicate(timeout=300)[0]
-        assert workers[0].returncode == 0, first_output[-4000:]
-        # Worker 1 still runs its trials: the shared parent run must still be open.
-        assert workers[1].poll() is None, "worker 1 ended too early for this test to tell"
-        assert _parent_status(tmp_path) == "RUNNING"
-        last_output = workers[1].communicate(timeout=300)[0]
-        assert workers[1].returncode == 0, last_output[-4000:]
+        outputs = [worker.communicate(timeout=300)[0] for worker in workers]
     finally:
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
-    assert "Sweep finished" not in first_output and "still running" in first_output
-    assert "Sweep finished" in last_output
-
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    trials = study.get_trials(deepcopy=False)
-    assert len(trials) == sum(TRIALS)
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    assert sorted(t.number for t in trials) == list(range(sum(TRIALS)))
-    assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)  # no repeats
-
+    for worker, output in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, output[-4000:]
+        assert "the sweep's finish step crowns" in output and "Sweep finished" not in output
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    runs = mlflow.search_runs(search_all_experiments=True,
-                              filter_string="tags.hptuning_tag = 'parallel-1'",
-                              output_format="list")
-    parents = [r for r in runs if r.data.tags.get("run_role") == "hptuning_parent"]
-    children = [r for r in runs if r.data.tags.get("run_role") == "hptuning_trial"]
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert parents[0].info.end_time >= max(c.info.end_time for c in children)
-    assert len(children) == sum(TRIALS)
-    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
-    client = mlflow.MlflowClient()
-    assert len(client.search_model_versions("name = 'parallel-model'")) == 1  # crowned once
-    champion = client.get_model_version_by_alias("parallel-model", "champion")
-    best = max(c.data.metrics["val_accuracy"] for c in children)
-    assert mlflow.get_run(champion.run_id).data.metrics["val_accuracy"] == best
+    [parent] = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                                  filter_string="tags.run_role = 'hptuning_parent'")
+    assert parent.info.status == "RUNNING"  # the workers have ended; the sweep has not
+    assert mlflow.MlflowClient().search_model_versions(f"name = '{MODEL}'") == []
+
+    finished = step("finish")
+    assert finished.returncode == 0, finished.stderr[-4000:]
+    assert "Sweep finished" in finished.stderr + finished.stdout
+    _assert_one_sweep_one_champion(tmp_path, storage, study, "by-hand", 4)
 
 
-def test_the_sweep_script_starts_parallel_workers_on_an_empty_database(
-    tmp_path: Path, tiny_dataset: Path, postgres_database: tuple[str, str]
-) -> None:
-    """Four workers at once on a database with no Optuna tables yet.
-
-    Processes creating Optuna's tables at the same moment collide (PostgreSQL:
-    duplicate key in pg_type); four bare ``optuna.create_study`` calls started together
-    on an empty database failed in 4 of 8 tries. The script creates the study first.
-    """
-    import optuna  # pylint: disable=import-outside-toplevel
-
-    url, password = postgres_database
-    storage = url.replace("postgresql://", "postgresql+psycopg2://", 1)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "PYTHON": sys.executable,
-           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "WORKING_DIR": str(tmp_path),
-           "OPTUNA_STORAGE": storage, "OPTUNA_STUDY_NAME": "empty-database",
-           "N_WORKERS": "4", "N_TRIALS": "4", "MLFLOW_HPTUNING_TAG": "empty-database"}
-    env.pop("MLFLOW_TRACKING_URI", None)
+def _script_sweep(tmp_path: Path, data: Path, storage: str, study: str, workers: int) -> str:
+    """``train-model-hptuning.sh`` with ``workers`` workers, one trial each; its output."""
+    env = _env(tmp_path, storage, study, WORKING_DIR=str(tmp_path), N_WORKERS=str(workers),
+               N_TRIALS=str(workers), SWEEP_DIR=str(tmp_path / "multirun"))
     for name in ("conf", "src"):  # the script runs from WORKING_DIR
         (tmp_path / name).symlink_to(REPO_ROOT / name)
     result = subprocess.run(
-        [REPO_ROOT / "scripts" / "train-model-hptuning.sh",
-         *mlflow_overrides(tmp_path, tiny_dataset), "train.model.hash_bits=16",
-         "train.val_split=0.3", f"hydra.sweep.dir={tmp_path}/multirun"],
+        [REPO_ROOT / "scripts" / "train-model-hptuning.sh", *_overrides(tmp_path, data, study)],
         env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
+    assert output.count("Sweep finished") == 1
+    return output
+
+
+@pytest.mark.postgres
+def test_the_sweep_script_runs_four_workers_on_an_empty_database(
+    tmp_path: Path, tiny_dataset: Path, postgres_database: tuple[str, str]
+) -> None:
+    """Four workers at once on a database with no Optuna tables yet, and a fresh MLflow store.
+
+    Processes creating Optuna's tables at the same moment collide (PostgreSQL:
+    duplicate key in pg_type); four bare ``optuna.create_study`` calls started together
+    on an empty database failed in 4 of 8 tries. The start step creates them first.
+    """
+    url, password = postgres_database
+    storage = url.replace("postgresql://", "postgresql+psycopg2://", 1)
+    output = _script_sweep(tmp_path, tiny_dataset, storage, "empty-database", 4)
     assert "Study 'empty-database' (maximize) is ready in postgresql+psycopg2://" in output
     assert password not in output
-    trials = optuna.load_study(study_name="empty-database", storage=storage).get_trials()
-    assert len(trials) == 4
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    _assert_one_sweep_one_champion(tmp_path, storage, "empty-database", "empty-database", 4)
+
+
+def test_the_sweep_script_runs_two_workers_on_sqlite(tmp_path: Path, tiny_dataset: Path) -> None:
+    """The laptop way: the study and the MLflow store in SQLite files, two workers."""
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    _script_sweep(tmp_path, tiny_dataset, storage, "on-sqlite", 2)
+    _assert_one_sweep_one_champion(tmp_path, storage, "on-sqlite", "on-sqlite", 2)

@@ -26,11 +26,14 @@ from pipeline_testkit import (
 )
 from serving_support import free_port, wait_until_answering
 
-from {{ cookiecutter.src_package_name }}.modeling.predictor import SentimentPredictor
+from {{ cookiecutter.src_package_name }}.modeling.predictor import Predictor
 
 pytestmark = pytest.mark.slow
 #: The first request of logging the trained model's lineage: the fit is done by then.
 AFTER_FIT = "/runs/log-inputs"
+#: In a sweep, the first artifact a trial uploads (after its fit): the parent run logs its
+#: dataset input when the sweep starts, but no artifact.
+TRIAL_AFTER_FIT = "/mlflow-artifacts/artifacts/"
 
 
 def _start(script: str, args: list[str], tmp_path: Path, **env: str) -> subprocess.Popen:
@@ -129,9 +132,9 @@ def test_a_lost_tracking_server_keeps_the_trained_model(
     assert proc.returncode == 1, output[-3000:]
     saved = tmp_path / "models" / "model"
     assert f"The trained model is saved at {saved}" in output, output[-3000:]
-    predictor = SentimentPredictor.load(str(saved))
+    predictor = Predictor.load(str(saved))
     probabilities = predictor.predict_proba(["wonderful brilliant superb", "awful boring dull"])
-    assert probabilities[0] > probabilities[1]
+    assert probabilities[0, 1] > probabilities[1, 1]  # P(positive)
     assert "stays RUNNING" in output  # the run could not be ended: said, not hidden
 
 
@@ -141,7 +144,7 @@ def test_a_stopped_sweep_fails_its_trial_and_kills_its_runs(
     """SIGTERM mid-trial: the Optuna trial ends FAIL, the trial and parent runs KILLED."""
     url = shared_server
     storage = f"sqlite:///{tmp_path}/optuna.db"
-    with FaultyProxy(url, AFTER_FIT, mode="stall") as proxy:
+    with FaultyProxy(url, TRIAL_AFTER_FIT, mode="stall") as proxy:
         proc = _start(
             "train_model_hptuning.py",
             ["--multirun", *_training_args(tmp_path, tiny_dataset), "hydra.sweeper.n_trials=3",
@@ -168,7 +171,14 @@ WORKER = """
 import os, signal, sys, time
 from pathlib import Path
 out = Path(os.environ["MARKERS"])
+assert (out / "step-start").exists(), "a worker started before the start step"
 (out / f"{os.getpid()}.started").touch()
+if os.environ.get("FAIL_ONE"):
+    try:  # the first worker here fails, the other succeeds
+        os.close(os.open(out / "failed", os.O_CREAT | os.O_EXCL))
+        sys.exit(3)
+    except FileExistsError:
+        sys.exit(0)
 def stop(signum, frame):
     time.sleep(1)  # ending runs takes a moment: the script must wait for it
     (out / f"{os.getpid()}.{signal.Signals(signum).name}").touch()
@@ -176,20 +186,38 @@ def stop(signum, frame):
 signal.signal(signal.SIGTERM, stop)
 time.sleep(60)
 """
+#: Stands in for the sweep's steps: records the step and how many workers had ended by then.
+STEP = """
+import os, sys
+from pathlib import Path
+out = Path(os.environ["MARKERS"])
+ended = len(list(out.glob("*.SIGTERM"))) + out.joinpath("failed").exists()
+(out / f"step-{sys.argv[1]}").write_text(str(ended))
+"""
+
+
+def _fake_sweep(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, Path]:
+    """``train-model-hptuning.sh`` with N_WORKERS=2, whose workers and steps are stand-ins."""
+    src = tmp_path / "src"
+    steps = src / "{{ cookiecutter.src_package_name }}" / "modeling"
+    steps.mkdir(parents=True)
+    for package in (steps, steps.parent):
+        (package / "__init__.py").touch()
+    (steps / "sweep_steps.py").write_text(STEP)
+    (src / "train_model_hptuning.py").write_text(WORKER)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = {**os.environ, "WORKING_DIR": str(tmp_path), "PYTHON": sys.executable, "N_WORKERS": "2",
+           "OPTUNA_STORAGE": "sqlite:///unused.db", "MARKERS": str(markers), **env}
+    return subprocess.Popen([REPO_ROOT / "scripts" / "train-model-hptuning.sh"], env=env), markers
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_the_sweep_script_hands_a_signal_to_its_workers_and_waits(
     tmp_path: Path, signum: int
 ) -> None:
-    """N_WORKERS=2: the script forwards SIGTERM (Ctrl-C too) and exits after its workers."""
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "train_model_hptuning.py").write_text(WORKER)
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    env = {**os.environ, "WORKING_DIR": str(tmp_path), "PYTHON": sys.executable,
-           "N_WORKERS": "2", "OPTUNA_STORAGE": "sqlite:///unused.db", "MARKERS": str(markers)}
-    proc = subprocess.Popen([REPO_ROOT / "scripts" / "train-model-hptuning.sh"], env=env)
+    """N_WORKERS=2: the script forwards SIGTERM (Ctrl-C too), waits, then cancels the sweep."""
+    proc, markers = _fake_sweep(tmp_path)
     try:
         wait_for(lambda: len(list(markers.glob("*.started"))) == 2, 60, "two workers")
         proc.send_signal(signum)
@@ -197,3 +225,15 @@ def test_the_sweep_script_hands_a_signal_to_its_workers_and_waits(
     finally:
         stop_process(proc)
     assert len(list(markers.glob("*.SIGTERM"))) == 2  # both ended cleanly before the script
+    assert (markers / "step-cancel").read_text() == "2"  # the parent run ends KILLED after them
+    assert not (markers / "step-finish").exists()  # no champion
+
+
+def test_the_sweep_script_fails_when_a_worker_fails(tmp_path: Path) -> None:
+    """One worker of two fails: the sweep still finishes (the other's trials count), status 3."""
+    proc, markers = _fake_sweep(tmp_path, FAIL_ONE="1")
+    try:
+        assert proc.wait(timeout=60) == 3
+    finally:
+        stop_process(proc)
+    assert (markers / "step-finish").read_text() == "1"

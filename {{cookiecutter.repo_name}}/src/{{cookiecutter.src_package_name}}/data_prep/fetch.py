@@ -54,6 +54,7 @@ from ..general_utils import (
     check_replaceable,
     install_folder,
 )
+from ..redaction import redact
 
 LOGGER = logging.getLogger(__name__)
 
@@ -91,14 +92,14 @@ def _open_source(source: str) -> Iterator[tuple[BinaryIO, int | None]]:
                 yield response, int(length) if length else None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             raise FetchError(
-                f"Could not download {_redact(source)} ({getattr(error, 'reason', error)}). "
+                f"Could not download {redact(source)} ({getattr(error, 'reason', error)}). "
                 "Without internet access, download the archive elsewhere, copy it here and "
                 "run: python src/get_data.py --source /path/to/aclImdb_v1.tar.gz"
             ) from error
         return
     fs, path = fsspec.core.url_to_fs(source)
     if not fs.exists(path):
-        raise FetchError(f"Source not found: {_redact(source)}")
+        raise FetchError(f"Source not found: {redact(source)}")
     with fs.open(path, "rb") as handle:
         yield handle, fs.size(path)
 
@@ -135,7 +136,7 @@ def download(
             copied += len(chunk)
             if copied > max_bytes or (size or 0) > max_bytes:
                 raise FetchError(
-                    f"{_redact(source)} holds more than {max_bytes} bytes (the download limit); "
+                    f"{redact(source)} holds more than {max_bytes} bytes (the download limit); "
                     "nothing was extracted."
                 )
             out.write(chunk)
@@ -145,7 +146,7 @@ def download(
             progress_bar.update(len(chunk))
     if hasher is not None and hasher.hexdigest() != expected:
         raise FetchError(
-            f"Checksum mismatch for {_redact(source)}: expected {checksum}, got "
+            f"Checksum mismatch for {redact(source)}: expected {checksum}, got "
             f"{hasher.name}:{hasher.hexdigest()}. The file is corrupt or not the expected "
             "release; nothing was extracted."
         )
@@ -244,25 +245,12 @@ def _copy_source(source: str, folder: Path) -> None:
         fs.get(path, str(folder / path.rstrip("/").rsplit("/", 1)[-1]))
         return
     if not fs.isdir(path):
-        raise FetchError(f"Source not found: {_redact(source)}")
+        raise FetchError(f"Source not found: {redact(source)}")
     if isinstance(fs, LocalFileSystem):
         # Never follow a link (its target may be any file on this machine) nor open a FIFO.
         shutil.copytree(path, folder, ignore=_not_regular, dirs_exist_ok=True)
         return
     fs.get(path.rstrip("/") + "/", str(folder), recursive=True)
-
-
-def _redact(source: str) -> str:
-    """``source`` without a password in its user info and without its query (signatures)."""
-    parts = urllib.parse.urlsplit(source)
-    if not parts.scheme or parts.scheme == "file":
-        return source
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    if parts.username:
-        netloc = f"{parts.username}:***@{netloc}"
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _is_archive(source: str) -> bool:
@@ -345,7 +333,7 @@ def _fetch(
             check_tar_support()  # before downloading, not after
             archive = work / "archive"
             digest = download(source, archive, checksum, progress, max_download_bytes)
-            LOGGER.info("Downloaded %s (%s).", _redact(source), digest)
+            LOGGER.info("Downloaded %s (%s).", redact(source), digest)
             extract(archive, extracted, progress, max_members, max_extracted_bytes)
         else:
             _copy_source(source, extracted)

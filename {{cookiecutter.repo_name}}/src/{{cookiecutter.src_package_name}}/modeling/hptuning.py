@@ -1,16 +1,11 @@
-"""Group the trials of an Optuna sweep under one MLflow parent run; crown the best.
+"""Group the trials of an Optuna sweep under one MLflow parent run; crown the best, once.
 
 :class:`HptuningCallback` is a Hydra callback (see
 ``conf/base/train-model-hptuning.yaml``). When a ``--multirun`` sweep starts, it
 finds or creates the parent run tagged ``hptuning_tag`` (from
 ``MLFLOW_HPTUNING_TAG``, or the current epoch second when unset); every trial
-then starts a run nested under it (see ``training._tracked_run``). Workers in
-other processes or pods that share the tag join the same parent.
-
-Several workers (processes or pods) may share one sweep. Each one records
-itself on the parent run (a ``sweep_worker.<id>`` tag) and marks itself ended
-when its trials are done; the LAST worker to end crowns the champion and ends
-the parent run, so the parent stays RUNNING while any worker still runs.
+then starts a run nested under it (see :func:`.tracking.tracked_run`). When the
+sweep ends, it crowns the champion and ends the parent run.
 
 Crowning: the best finished trial (highest validation objective) is evaluated
 once on the test split, its test metrics are logged to it and to the parent
@@ -19,42 +14,55 @@ run, and its model is registered with the alias ``challenger``. The alias
 objective (or ``hptuning.force_champion=true``); the comparison is logged and
 recorded on the parent run (``champion_decision``, ``champion_reason`` tags).
 
+Several workers sharing one study (processes or pods) do not crown
+(``hptuning.promote=false``): a start step creates the study and the parent
+run before them, and a finish step crowns once after them
+(:mod:`.sweep_steps`; ``scripts/train-model-hptuning.sh`` runs both).
+
 A sweep stopped by SIGTERM or Ctrl-C ends its in-flight MLflow run KILLED,
 marks its in-flight Optuna trials FAIL (:func:`track_trial` records them),
-crowns nothing, and ends the parent run KILLED if it was the last worker.
+crowns nothing, and ends the parent run KILLED.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import socket
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import mlflow
 from hydra.experimental.callback import Callback
+from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
+from optuna.trial import TrialState
 
 from ..configuration import FrozenConfig, typed_section
 from ..data_prep.processed_dataset import load_manifest, load_split
+from ..redaction import redact_secrets_in_logs
 from . import tracking
 from .evaluation import close_figures, evaluate, evaluation_figures
-from .predictor import SentimentPredictor
+from .predictor import Predictor
+from .stop_signals import StopSignals, stop_signal
+from .training_config import TrainConfig, train_config
 
 LOGGER = logging.getLogger(__name__)
-#: Prefix of the parent-run tags that record each worker: RUNNING, then <status>:<end ms>.
-WORKER_TAG_PREFIX = "sweep_worker."
 CHALLENGER_ALIAS = "challenger"
 
 
 class HptuningSettings(FrozenConfig):
-    """The ``hptuning`` section of ``train-model-hptuning.yaml``."""
+    """The ``hptuning`` section of ``train-model-hptuning.yaml`` (its defaults are there)."""
 
     #: Move ``champion`` to the sweep's best model even when it does not beat the current one.
-    force_champion: bool = False
+    force_champion: bool
+    #: Crown the champion when this process's sweep ends; false for workers of a shared sweep.
+    promote: bool
+
+
+def hptuning_settings(config: DictConfig) -> HptuningSettings:
+    """The validated ``hptuning`` section of a composed tuning config."""
+    return typed_section(config.hptuning, HptuningSettings, "hptuning")
 
 
 #: Optuna trials this process asked for: (study, trial number). See :func:`track_trial`.
@@ -74,8 +82,6 @@ def track_trial(config: DictConfig, trial: Any) -> None:
 
 def fail_unfinished_trials() -> list[int]:
     """Mark FAIL the trials of this process that are still RUNNING; return their numbers."""
-    from optuna.trial import TrialState  # pylint: disable=import-outside-toplevel
-
     failed = []
     for study, number in _TRIALS_OF_THIS_PROCESS:
         running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
@@ -86,54 +92,40 @@ def fail_unfinished_trials() -> list[int]:
     return failed
 
 
-@dataclass(frozen=True)
-class Champion:
-    """The best trial of a sweep."""
-
-    run_id: str
-    objective: float
-    test_metrics: dict[str, float]
-    registered_model: str | None
-
-
 def best_trial_run(experiment_id: str, parent_run_id: str, metric: str) -> Any | None:
     """The finished trial of a sweep with the highest ``metric``, or ``None``."""
-    import mlflow  # pylint: disable=import-outside-toplevel
-
     runs = mlflow.MlflowClient().search_runs(
         [experiment_id],
         f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'FINISHED'",
-        order_by=[f"metrics.{metric} DESC"],
+        order_by=[f"metrics.{metric} DESC"],  # runs without the metric come last
+        max_results=1,
     )
-    runs = [run for run in runs if metric in run.data.metrics]
-    return max(runs, key=lambda run: run.data.metrics[metric]) if runs else None
+    return runs[0] if runs and metric in runs[0].data.metrics else None
 
 
-def _test_metrics_once(cfg: DictConfig, run: Any, parent_run_id: str) -> dict[str, float]:
-    """Evaluate the best trial on the test split, unless a worker already did."""
-    import mlflow  # pylint: disable=import-outside-toplevel
-
+def _test_metrics_once(train: TrainConfig, run: Any, parent_run_id: str) -> dict[str, float]:
+    """Evaluate the best trial on the test split, unless that was done already."""
     logged = {k: v for k, v in run.data.metrics.items() if k.startswith("test_")}
-    if logged or not cfg.train.evaluate_test:
+    if logged or not train.evaluate_test:
         return logged
-    if "test" not in load_manifest(str(cfg.train.data_path))["files"]:
+    if "test" not in load_manifest(train.data_path)["files"]:
         LOGGER.warning("The dataset has no test split: the champion is not tested.")
         return {}
     client = mlflow.MlflowClient()
-    predictor = SentimentPredictor.load(f"runs:/{run.info.run_id}/model")
-    test = load_split(str(cfg.train.data_path), "test")
-    labels = test["label"].to_numpy()
-    metrics, probabilities = evaluate(predictor, test["text"].astype(str).tolist(), labels, "test")
-    for name, value in metrics.items():
+    predictor = Predictor.load(f"runs:/{run.info.run_id}/model")
+    test = load_split(train.data_path, "test")
+    codes = test["label"].map({label: i for i, label in enumerate(predictor.labels)})
+    evaluation = evaluate(predictor, test["text"].astype(str).tolist(), codes.to_numpy(), "test")
+    for name, value in evaluation.metrics.items():
         client.log_metric(run.info.run_id, name, value)
         client.log_metric(parent_run_id, name, value)
-    figures = evaluation_figures(labels, probabilities, predictor.threshold, "test")
+    figures = evaluation_figures(predictor, evaluation)
     try:
         for name, figure in figures.items():
             client.log_figure(run.info.run_id, figure, f"plots/{name}")
     finally:
         close_figures(figures)
-    return metrics
+    return evaluation.metrics
 
 
 @dataclass(frozen=True)
@@ -148,8 +140,6 @@ class ChampionDecision:
 
 
 def _current_champion(client: Any, name: str) -> Any | None:
-    from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
-
     try:
         return client.get_model_version_by_alias(name, tracking.CHAMPION_ALIAS)
     except MlflowException:
@@ -173,17 +163,14 @@ def _compare(
                    f"(version {current.version})")
 
 
-def promote_if_better(cfg: DictConfig, run: Any, force: bool = False) -> ChampionDecision:
+def promote_if_better(train: TrainConfig, run: Any, force: bool = False) -> ChampionDecision:
     """Register the best trial as ``challenger``; move ``champion`` only if it is better.
 
     Better means a higher ``train.objective_metric`` than the run of the current
     champion version, the same objective the sweep maximised.
     """
-    import mlflow  # pylint: disable=import-outside-toplevel
-
     client = mlflow.MlflowClient()
-    name = str(cfg.train.registered_model_name)
-    metric = str(cfg.train.objective_metric)
+    name, metric = train.registered_model_name, train.objective_metric
     objective = float(run.data.metrics[metric])
     current = _current_champion(client, name)
     if current is not None and current.run_id == run.info.run_id:
@@ -204,19 +191,21 @@ def promote_if_better(cfg: DictConfig, run: Any, force: bool = False) -> Champio
 
 
 def crown_champion(
-    cfg: DictConfig, experiment_id: str, parent_run_id: str, force: bool = False
-) -> Champion | None:
-    """Test the best trial once, promote it if it beats the champion, record it on the parent."""
-    import mlflow  # pylint: disable=import-outside-toplevel
+    train: TrainConfig, experiment_id: str, parent_run_id: str, force: bool = False
+) -> Any | None:
+    """Test the best trial once, promote it if it beats the champion, record it on the parent.
 
-    metric = str(cfg.train.objective_metric)
+    Returns the best trial's run, or ``None`` when no trial finished.
+    """
+    metric = train.objective_metric
     run = best_trial_run(experiment_id, parent_run_id, metric)
     if run is None:
         LOGGER.warning("No trial of parent run %s finished: no champion.", parent_run_id)
         return None
-    test_metrics = _test_metrics_once(cfg, run, parent_run_id)
-    decision = promote_if_better(cfg, run, force)
-    name = str(cfg.train.registered_model_name)
+    test_metrics = _test_metrics_once(train, run, parent_run_id)
+    tests = ", ".join(f"{k}={v:.4f}" for k, v in test_metrics.items())
+    decision = promote_if_better(train, run, force)
+    name = train.registered_model_name
     client = mlflow.MlflowClient()
     client.set_tag(parent_run_id, "best_run_id", run.info.run_id)
     client.log_metric(parent_run_id, f"best_{metric}", run.data.metrics[metric])
@@ -226,8 +215,9 @@ def crown_champion(
     if decision.previous_objective is not None:
         client.log_metric(parent_run_id, f"champion_previous_{metric}", decision.previous_objective)
     if decision.promoted:
-        LOGGER.info("Champion: models:/%s@%s is now version %s (%s).",
-                    name, tracking.CHAMPION_ALIAS, decision.version, decision.reason)
+        LOGGER.info("Champion: models:/%s@%s is now version %s (%s; test: %s).",
+                    name, tracking.CHAMPION_ALIAS, decision.version, decision.reason,
+                    tests or "none")
     else:
         LOGGER.warning(
             "Champion kept: models:/%s@%s stays version %s: %s. The sweep's best is version %s "
@@ -235,136 +225,97 @@ def crown_champion(
             name, tracking.CHAMPION_ALIAS, decision.previous_version, decision.reason,
             decision.version, name, CHALLENGER_ALIAS,
         )
-    return Champion(run.info.run_id, run.data.metrics[metric], test_metrics,
-                    f"{name}/{decision.version}")
+    return run
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def open_parent_run(train: TrainConfig, tag: str, create: bool = True) -> tuple[str, str | None]:
+    """Select the sweep's experiment and find its parent run, or create it; return both ids.
 
-
-def _worker_states(parent_run_id: str) -> dict[str, str]:
-    import mlflow  # pylint: disable=import-outside-toplevel
-
-    tags = mlflow.MlflowClient().get_run(parent_run_id).data.tags
-    return {
-        key.removeprefix(WORKER_TAG_PREFIX): value
-        for key, value in tags.items()
-        if key.startswith(WORKER_TAG_PREFIX)
-    }
-
-
-def last_worker(states: dict[str, str]) -> str | None:
-    """The worker that ended last, once every worker has ended; ``None`` while one runs.
-
-    Every worker reads the same ended states, so all agree on which one it is
-    (ties broken by id), and exactly one crowns.
+    A new parent run records the dataset as its input. The trials log the same
+    dataset: with its record already in the store, parallel workers only link to
+    it instead of racing to insert it (the store's uniqueness would fail one).
     """
-    ended = {}
-    for worker, state in states.items():
-        status, _, end_ms = state.partition(":")
-        if status == "RUNNING" or not end_ms.isdigit():
-            return None
-        ended[worker] = int(end_ms)
-    return max(ended, key=lambda worker: (ended[worker], worker)) if ended else None
+    experiment_id = tracking.configure_tracking(
+        train.mlflow_tracking_uri, train.mlflow_exp_name, train.mlflow_artifact_location
+    )
+    parent = tracking.find_parent_run(experiment_id, tag)
+    if parent is None and create:
+        parent = tracking.create_parent_run(experiment_id, tag)
+        sha256 = load_manifest(train.data_path)["content_sha256"]
+        tracking.log_dataset(parent, train.data_path, sha256, "tuning")
+    return experiment_id, parent
+
+
+def finish_sweep(
+    train: TrainConfig, experiment_id: str, parent_run_id: str, force: bool = False
+) -> Any | None:
+    """Crown the best trial and end the parent run (FAILED when no trial finished)."""
+    try:
+        best = crown_champion(train, experiment_id, parent_run_id, force)
+    except Exception:
+        tracking.end_parent_run(parent_run_id, "FAILED")
+        raise
+    tracking.end_parent_run(parent_run_id, "FINISHED" if best else "FAILED")
+    if best is not None:
+        LOGGER.info("Sweep finished: parent run %s, best trial %s (%s=%.4f). See it with: "
+                    "mlflow ui --backend-store-uri %s", parent_run_id, best.info.run_id,
+                    train.objective_metric, best.data.metrics[train.objective_metric],
+                    train.mlflow_tracking_uri)
+    return best
 
 
 class HptuningCallback(Callback):
     """Hydra callback: parent MLflow run for a sweep, champion at its end."""
 
     def __init__(self) -> None:
+        self.train: TrainConfig | None = None
+        self.settings: HptuningSettings | None = None
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
-        self.settings = HptuningSettings()
-        self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._signals = tracking.StopSignals()
+        self._signals = StopSignals()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Validate the settings, find or create the parent run, join it as a worker."""
-        self.settings = typed_section(config.get("hptuning") or {}, HptuningSettings, "hptuning")
-        tracking.redact_secrets_in_logs()  # the sweeper logs its storage URL
+        """Read the settings; find the parent run, or create it unless this is a worker."""
+        redact_secrets_in_logs()  # the sweeper logs its storage URL
         self._signals.install()
-        if not config.train.setup_mlflow:
+        self.settings = hptuning_settings(config)
+        self.train = train_config(config.train)
+        if not self.train.setup_mlflow:
             LOGGER.info("Tracking is off: trials are not grouped in MLflow.")
             return
-        import mlflow  # pylint: disable=import-outside-toplevel
-
         tag = os.environ.get(tracking.HPTUNING_TAG_ENV) or str(int(time.time()))
         os.environ[tracking.HPTUNING_TAG_ENV] = tag  # read by the trials of this process
-        self.experiment_id = tracking.configure_tracking(
-            config.train.mlflow_tracking_uri,
-            config.train.mlflow_exp_name,
-            config.train.mlflow_artifact_location,
+        self.experiment_id, self.parent_run_id = open_parent_run(
+            self.train, tag, create=self.settings.promote
         )
-        self.parent_run_id = tracking.find_or_create_parent_run(self.experiment_id, tag)
-        client = mlflow.MlflowClient()
-        client.set_tag(self.parent_run_id, WORKER_TAG_PREFIX + self.worker_id, "RUNNING")
-        if client.get_run(self.parent_run_id).info.status != "RUNNING":
-            client.update_run(self.parent_run_id, status="RUNNING")  # a later worker joined
-        LOGGER.info("Sweep %s=%s: parent MLflow run %s, worker %s.", tracking.HPTUNING_TAG, tag,
-                    self.parent_run_id, self.worker_id)
+        if self.parent_run_id is None:
+            LOGGER.error("No parent run tagged %s=%s: run the sweep's start step first "
+                         "(python -m %s.sweep_steps start); these trials are not grouped.",
+                         tracking.HPTUNING_TAG, tag, __package__)
+            return
+        LOGGER.info("Sweep %s=%s: parent MLflow run %s.", tracking.HPTUNING_TAG, tag,
+                    self.parent_run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """End this worker; the last worker to end crowns the best trial and ends the parent."""
+        """Crown the best trial and end the parent run, unless this is a worker or stopped."""
         try:
-            stopped_by = tracking.stop_signal()
+            stopped_by = stop_signal()
             if stopped_by:
                 failed = fail_unfinished_trials()
                 LOGGER.warning("Sweep stopped by %s: Optuna trial(s) %s marked FAIL.",
                                stopped_by, failed or "none")
-            if self.parent_run_id is None or self.experiment_id is None:
+            if not (self.train and self.settings and self.experiment_id and self.parent_run_id):
                 return
-            with tracking.short_retries() if stopped_by else contextlib.nullcontext():
-                self._end_worker(config, stopped_by)
+            if not self.settings.promote:
+                LOGGER.info("Worker done: the sweep's finish step crowns the champion and ends "
+                            "parent run %s.", self.parent_run_id)
+            elif stopped_by:
+                with tracking.short_retries():
+                    tracking.end_parent_run(self.parent_run_id, "KILLED")
+                LOGGER.warning("Parent run %s ended KILLED (%s): no champion crowned.",
+                               self.parent_run_id, stopped_by)
+            else:
+                finish_sweep(self.train, self.experiment_id, self.parent_run_id,
+                             self.settings.force_champion)
         finally:
             self._signals.restore()
-
-    def _end_worker(self, config: DictConfig, stopped_by: str | None) -> None:
-        import mlflow  # pylint: disable=import-outside-toplevel
-
-        assert self.parent_run_id is not None and self.experiment_id is not None
-        status = "KILLED" if stopped_by else "FINISHED"
-        mlflow.MlflowClient().set_tag(
-            self.parent_run_id, WORKER_TAG_PREFIX + self.worker_id, f"{status}:{_now_ms()}"
-        )
-        states = _worker_states(self.parent_run_id)
-        last = last_worker(states)
-        if last != self.worker_id:
-            running = sorted(w for w, state in states.items() if state == "RUNNING")
-            LOGGER.info(
-                "Worker %s done; %s. The last worker to end crowns the champion and ends "
-                "parent run %s.", self.worker_id,
-                f"still running: {', '.join(running)}" if running else "another worker ends last",
-                self.parent_run_id,
-            )
-            return
-        if stopped_by:
-            tracking.end_parent_run(self.parent_run_id, "KILLED")
-            LOGGER.warning("Parent run %s ended KILLED (%s): no champion crowned.",
-                           self.parent_run_id, stopped_by)
-            return
-        self._crown_and_end(config)
-
-    def _crown_and_end(self, config: DictConfig) -> None:
-        assert self.parent_run_id is not None and self.experiment_id is not None
-        try:
-            champion = crown_champion(config, self.experiment_id, self.parent_run_id,
-                                      self.settings.force_champion)
-        except Exception:
-            # Hydra turns callback errors into warnings: close the parent run first.
-            tracking.end_parent_run(self.parent_run_id, "FAILED")
-            raise
-        if champion is None:
-            tracking.end_parent_run(self.parent_run_id, "FAILED")
-            return
-        tracking.end_parent_run(self.parent_run_id)
-        tests = ", ".join(f"{k}={v:.4f}" for k, v in champion.test_metrics.items())
-        LOGGER.info(
-            "Sweep finished. Parent run %s; best trial %s with %s=%.4f%s. "
-            "Registered as models:/%s; champion: models:/%s@%s. See it with: "
-            "mlflow ui --backend-store-uri %s",
-            self.parent_run_id, champion.run_id, config.train.objective_metric,
-            champion.objective, f"; test: {tests}" if tests else "",
-            champion.registered_model, str(config.train.registered_model_name),
-            tracking.CHAMPION_ALIAS, config.train.mlflow_tracking_uri,
-        )

@@ -1,4 +1,4 @@
-"""MLflow tracking: store set-up, run tags, parent runs of sweeps, the registry.
+"""MLflow tracking: the store, runs that always end, a sweep's parent run, the registry.
 
 The default store is embedded in the repository (``sqlite:///mlflow.db`` and
 an ``mlartifacts/`` folder); ``train.mlflow_tracking_uri`` points it at a
@@ -7,36 +7,35 @@ and ``MLFLOW_TRACKING_PASSWORD`` itself.
 
 Runs always end. :func:`tracked_run` ends its run FINISHED, FAILED, or KILLED
 when SIGTERM (pod eviction, ``kill``) or Ctrl-C stops the process
-(:class:`StopSignals` turns both into exceptions, so every context manager
-unwinds). When the tracking server is gone mid-run,
+(:class:`.stop_signals.StopSignals`). When the tracking server is gone mid-run,
 :func:`keep_model_if_logging_fails` saves the trained model locally and logs
-where. Secrets in URLs (``scheme://user:password@host``, ``?password=``) are
-redacted from log records, params and tags (:func:`redact`).
+where. URL secrets are redacted from log records, params and tags
+(:func:`..redaction.redact`).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import logging
 import os
-import re
-import signal
 import subprocess
-import threading
-import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from types import FrameType
 from typing import Any
+from unittest import mock
 
 import mlflow
-from mlflow.entities import RunStatus
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.entities import Dataset, DatasetInput, InputTag, RunStatus
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+from ..redaction import redact, redact_secrets_in_logs
+from .stop_signals import StopSignals, Terminated, stop_signal
 
 LOGGER = logging.getLogger(__name__)
 
@@ -50,147 +49,28 @@ TRIAL_ROLE = "hptuning_trial"
 CHAMPION_ALIAS = "champion"
 #: Tag holding the URI of the model a run logged (models:/m-...).
 MODEL_URI_TAG = "model_uri"
-
-
 #: Tag holding the signal that stopped a run (SIGTERM, SIGINT).
 STOP_SIGNAL_TAG = "stopped_by_signal"
-
-_USERINFO_SECRET = re.compile(r"(?P<keep>\b[a-zA-Z][\w+.-]*://[^\s:/@]*):[^\s@]+@")
-_QUERY_SECRET = re.compile(
-    r"(?P<keep>[?&;](?:password|passwd|pwd|secret|token|access_token|api_key|apikey)=)[^&;\s]+",
-    re.IGNORECASE,
-)
-REDACTED = "***"
 
 
 class TrackingServerUnreachableError(ConnectionError):
     """The configured MLflow tracking server does not answer."""
 
 
-def redact(text: str) -> str:
-    """Mask passwords in URLs: ``postgresql://user:***@host/db``, ``...?password=***``."""
-    text = _USERINFO_SECRET.sub(lambda m: f"{m.group('keep')}:{REDACTED}@", text)
-    return _QUERY_SECRET.sub(lambda m: f"{m.group('keep')}{REDACTED}", text)
-
-
-_REDACTION_LOCK = threading.Lock()
-_REDACTING_FACTORIES: set[int] = set()
-
-
-def redact_secrets_in_logs() -> None:
-    """Redact URL passwords from every log record this process creates, whatever its logger.
-
-    A record factory (not a handler filter) survives the logging reconfiguration
-    Hydra does for each job, and covers libraries that log URLs themselves (the
-    Optuna sweeper logs its storage URL). Installing it twice is a no-op.
-    """
-    with _REDACTION_LOCK:
-        current = logging.getLogRecordFactory()
-        if id(current) in _REDACTING_FACTORIES:
-            return
-
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = current(*args, **kwargs)
-            message = record.getMessage()
-            if "://" in message or "=" in message:
-                cleaned = redact(message)
-                if cleaned != message:
-                    record.msg, record.args = cleaned, None
-            return record
-
-        _REDACTING_FACTORIES.add(id(factory))
-        logging.setLogRecordFactory(factory)
-
-
-class Terminated(SystemExit):
-    """SIGTERM arrived: unwind (ending runs as KILLED) and exit with status 143."""
-
-    def __init__(self) -> None:
-        super().__init__(128 + signal.SIGTERM)
-
-
-class StopSignals:
-    """Turn SIGTERM and SIGINT into exceptions while installed, and remember which came.
-
-    SIGTERM raises :class:`Terminated` (a ``SystemExit``), SIGINT raises
-    ``KeyboardInterrupt``, so ``with`` blocks and ``finally`` clauses run and
-    the run can be marked KILLED. Without a handler Python dies on SIGTERM
-    without unwinding, and as PID 1 in a container it ignores SIGTERM until
-    the kubelet sends SIGKILL. A second SIGTERM while stopping is ignored (the
-    clean-up runs to its end; SIGKILL still forces); a second Ctrl-C interrupts
-    the clean-up. A signal already ignored (SIGINT in a background job of a
-    script) stays ignored. Handlers exist only in the main thread; elsewhere
-    this does nothing. Installs nest: each restores what it found.
-    """
-
-    received: str | None = None
-
-    def __init__(self) -> None:
-        self._previous: dict[int, Any] = {}
-
-    @classmethod
-    def _handle(cls, signum: int, frame: FrameType | None) -> None:
-        del frame
-        first = cls.received is None
-        if first:
-            cls.received = signal.Signals(signum).name
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        if first:
-            raise Terminated()
-
-    def install(self) -> StopSignals:
-        """Install the handlers (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(signum)
-            if previous is signal.SIG_IGN:
-                continue
-            self._previous[signum] = previous
-            signal.signal(signum, self._handle)
-        return self
-
-    def restore(self) -> None:
-        """Put back the handlers found by :meth:`install`."""
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
-        self._previous.clear()
-
-    def __enter__(self) -> StopSignals:
-        return self.install()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.restore()
-
-
-def stop_signal() -> str | None:
-    """Name of the signal (``SIGTERM``, ``SIGINT``) that is stopping this process, if any."""
-    return StopSignals.received
-
-
-@contextlib.contextmanager
-def short_retries(max_retries: int = 1, timeout: int = 10) -> Iterator[None]:
+def short_retries(
+    max_retries: int = 1, timeout: int = 10
+) -> contextlib.AbstractContextManager[Any]:
     """Bound MLflow's HTTP retries (7 with backoff, about 4 minutes by default) for a block.
 
     Used for the calls that end a run: when the server is gone they fail in
-    seconds instead of holding a stopping pod past its grace period.
+    seconds instead of holding a stopping pod past its grace period. The
+    environment is restored after the block (``patch.dict``, from the standard library).
     """
-    names = {
+    return mock.patch.dict(os.environ, {
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(max_retries),
         "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout),
         "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    }
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(names)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    })  # fmt: skip
 
 
 def end_status(error: BaseException | None) -> str:
@@ -204,10 +84,11 @@ def end_status(error: BaseException | None) -> str:
 
 @contextlib.contextmanager
 def tracked_run(
-    experiment_id: str, parent_run_id: str | None, tags: Mapping[str, str]
+    experiment_id: str, params: Mapping[str, Any], trial: bool = False
 ) -> Iterator[Any]:
-    """Start an MLflow run that ends FINISHED, FAILED or KILLED, whatever happens.
+    """Start an MLflow run, log ``params``; end it FINISHED, FAILED or KILLED, whatever happens.
 
+    A sweep's ``trial`` is nested under the parent run tagged ``MLFLOW_HPTUNING_TAG``.
     Unlike ``mlflow.start_run`` (FAILED for any exception, and an end call that
     retries for minutes against a dead server and then replaces the original
     error), a signal ends the run KILLED, and ending it is tried briefly: when
@@ -215,14 +96,16 @@ def tracked_run(
     and the original error propagates.
     """
     redact_secrets_in_logs()
+    hptuning_tag = os.environ.get(HPTUNING_TAG_ENV) or None
+    tags, parent = run_tags(hptuning_tag), None
+    if trial and hptuning_tag:
+        parent = find_parent_run(experiment_id, hptuning_tag)
+        tags[RUN_ROLE_TAG] = TRIAL_ROLE
     with StopSignals():
-        run = mlflow.start_run(
-            experiment_id=experiment_id,
-            parent_run_id=parent_run_id,
-            tags={key: redact(str(value)) for key, value in tags.items()},
-        )
+        run = mlflow.start_run(experiment_id=experiment_id, parent_run_id=parent, tags=tags)
         error: BaseException | None = None
         try:
+            mlflow.log_params(flatten(params))
             yield run
         except BaseException as raised:
             error = raised
@@ -249,30 +132,18 @@ def _end_active_run(run_id: str, status: str) -> None:
                        f" ({stop_signal()} received)" if stop_signal() else "")
 
 
-#: How the stores word a broken uniqueness constraint (SQLite, PostgreSQL, MySQL).
-_UNIQUE_CONFLICT = re.compile(
-    r"UNIQUE constraint failed|duplicate key value|Duplicate entry", re.IGNORECASE
-)
-
-
-def retry_on_unique_conflict(call: Callable[[], Any], attempts: int = 3) -> Any:
-    """Run ``call``; run it again when the store reports a uniqueness conflict.
-
-    MLflow logs a dataset input by looking the dataset up, then inserting it when it
-    is new: two runs that log the same dataset at the same moment (parallel sweep
-    workers) can both miss it, and the second insert breaks the store's uniqueness
-    (seen with four workers on one store: the trial failed). Run again, the lookup
-    finds the row the other run wrote, and only the link to this run is added.
-    """
-    for attempt in range(1, attempts):
-        try:
-            return call()
-        except MlflowException as error:
-            if not _UNIQUE_CONFLICT.search(str(error)):
-                raise
-            LOGGER.info("Another run logged the same record at the same moment; retrying.")
-            time.sleep(0.05 * attempt)
-    return call()
+def log_dataset(run_id: str, source: str, sha256: str, context: str) -> None:
+    """Record the processed dataset at ``source`` (content hash ``sha256``) as a run's input."""
+    with warnings.catch_warnings():
+        # Local paths match two equivalent source types; MLflow warns and picks one.
+        warnings.simplefilter("ignore", UserWarning)
+        resolved = resolve_dataset_source(
+            source if "://" in source else str(Path(source).resolve())
+        )
+    dataset = MetaDataset(resolved, name=Path(source.rstrip("/")).name, digest=sha256[:32])
+    mlflow.MlflowClient().log_inputs(run_id, [
+        DatasetInput(Dataset(**dataset.to_dict()), [InputTag(MLFLOW_DATASET_CONTEXT, context)])
+    ])  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -386,47 +257,17 @@ def configure_tracking(uri: str, experiment_name: str, artifact_location: str | 
         artifact_location = None
     check_tracking_server(uri)
     mlflow.set_tracking_uri(uri)
-    with _sqlite_init_lock(uri):
-        return _select_experiment(experiment_name, artifact_location)
-
-
-@contextlib.contextmanager
-def _sqlite_init_lock(uri: str) -> Iterator[None]:
-    """Serialise the first use of a SQLite store by several processes.
-
-    MLflow creates and migrates its tables on first use; two workers doing it
-    at the same time crash ("table ... already exists"). An exclusive
-    flock on the database file makes them take turns (sqlite's own locks
-    are fcntl locks and do not interfere). Other stores need no lock.
-    """
-    if not uri.startswith("sqlite:///"):
-        yield
-        return
-    database = Path(uri.removeprefix("sqlite:///"))
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with database.open("ab") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return _select_experiment(experiment_name, artifact_location)
 
 
 def _select_experiment(experiment_name: str, artifact_location: str | None) -> str:
     """Get or create the experiment and make it the active one."""
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        try:
-            experiment_id = client.create_experiment(
-                experiment_name, artifact_location=_artifact_uri(artifact_location)
-            )
-        except MlflowException as error:  # created meanwhile by a parallel worker
-            if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
-                raise
-            experiment_id = client.get_experiment_by_name(experiment_name).experiment_id
-    else:
-        experiment_id = experiment.experiment_id
+    experiment_id = (
+        experiment.experiment_id if experiment is not None
+        else client.create_experiment(experiment_name, _artifact_uri(artifact_location))
+    )  # fmt: skip
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
@@ -474,38 +315,21 @@ def _parent_filter(hptuning_tag: str) -> str:
 
 
 def find_parent_run(experiment_id: str, hptuning_tag: str) -> str | None:
-    """Id of the parent run of the sweep tagged ``hptuning_tag``, if there is one.
-
-    When parallel workers each created one, the oldest wins, so all agree.
-    """
+    """Id of the parent run of the sweep tagged ``hptuning_tag``, if there is one."""
     runs = mlflow.MlflowClient().search_runs(
         [experiment_id], _parent_filter(hptuning_tag), order_by=["attributes.start_time ASC"]
     )
-    if not runs:
-        return None
-    oldest = min(runs, key=lambda run: (run.info.start_time, run.info.run_id))
-    return oldest.info.run_id
+    return runs[0].info.run_id if runs else None
 
 
-def find_or_create_parent_run(experiment_id: str, hptuning_tag: str) -> str:
-    """Find the parent run of a sweep, creating it on first use.
-
-    Parallel workers call this at the same time; a worker whose run lost the
-    race (not the oldest) deletes it and joins the oldest.
-    """
-    client = mlflow.MlflowClient()
-    existing = find_parent_run(experiment_id, hptuning_tag)
-    if existing is not None:
-        return existing
-    run = client.create_run(
+def create_parent_run(experiment_id: str, hptuning_tag: str) -> str:
+    """Start the parent run of the sweep tagged ``hptuning_tag``; return its id."""
+    run = mlflow.MlflowClient().create_run(
         experiment_id,
         tags={**run_tags(hptuning_tag), RUN_ROLE_TAG: PARENT_ROLE},
         run_name=f"hptuning-{hptuning_tag}",
     )
-    winner = find_parent_run(experiment_id, hptuning_tag)
-    if winner != run.info.run_id:
-        client.delete_run(run.info.run_id)
-    return winner or run.info.run_id
+    return run.info.run_id
 
 
 def end_parent_run(run_id: str, status: str = RunStatus.to_string(RunStatus.FINISHED)) -> None:

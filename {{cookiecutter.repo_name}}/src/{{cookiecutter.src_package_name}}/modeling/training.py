@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +23,6 @@ import numpy as np
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from mlflow.data.dataset_source_registry import resolve_dataset_source
-from mlflow.data.meta_dataset import MetaDataset
 from mlflow.models import infer_signature
 from sklearn.model_selection import train_test_split
 
@@ -163,37 +159,21 @@ def _tracked_run(cfg: TrainConfig) -> Iterator[Any]:
     experiment_id = tracking.configure_tracking(
         cfg.mlflow_tracking_uri, cfg.mlflow_exp_name, cfg.mlflow_artifact_location
     )
-    hptuning_tag = os.environ.get(tracking.HPTUNING_TAG_ENV) or None
-    parent = None
-    tags = tracking.run_tags(hptuning_tag)
-    if hptuning_tag and _sweep_trial():
-        parent = tracking.find_parent_run(experiment_id, hptuning_tag)
-        tags[tracking.RUN_ROLE_TAG] = tracking.TRIAL_ROLE
     if cfg.mlflow_autolog:
         LOGGER.warning(
             "train.mlflow_autolog=true is ignored: MLflow's sklearn autolog turns the "
             "sparse 2**hash_bits-column features into a dense array (15.6 GiB for 500 "
             "reviews at 2**22). Params, metrics, plots, dataset and model are logged anyway."
         )
-    with tracking.tracked_run(experiment_id, parent, tags) as run:
-        mlflow.log_params(tracking.flatten(cfg.as_params()))
+    with tracking.tracked_run(experiment_id, cfg.as_params(), trial=_sweep_trial()) as run:
         yield run
 
 
 def _log_dataset(cfg: TrainConfig, manifest: dict[str, Any]) -> None:
     """Log the processed dataset as the run's input (lineage), with its manifest."""
     source = str(cfg.data_path)
-    with warnings.catch_warnings():
-        # Local paths match two equivalent source types; MLflow warns and picks one.
-        warnings.simplefilter("ignore", UserWarning)
-        dataset_source = resolve_dataset_source(
-            source if "://" in source else str(Path(source).resolve())
-        )
-    dataset = MetaDataset(
-        dataset_source, name=Path(source.rstrip("/")).name, digest=manifest["content_sha256"][:32]
-    )
-    # Parallel sweep workers log the same dataset at the same moment: see the helper.
-    tracking.retry_on_unique_conflict(lambda: mlflow.log_input(dataset, context="training"))
+    tracking.log_dataset(mlflow.active_run().info.run_id, source, manifest["content_sha256"],
+                         "training")
     mlflow.set_tags({"dataset_sha256": manifest["content_sha256"], "dataset_path": source})
     mlflow.log_dict(manifest, "dataset/manifest.json")
 
