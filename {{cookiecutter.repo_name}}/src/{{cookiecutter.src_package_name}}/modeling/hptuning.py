@@ -38,7 +38,7 @@ from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-from ..configuration import FrozenConfig, typed_section
+from ..configuration import FrozenConfig, exit_on_user_error, typed_section
 from ..data_prep.processed_dataset import load_manifest, load_split
 from ..redaction import redact_secrets_in_logs
 from . import tracking
@@ -278,16 +278,17 @@ class HptuningCallback(Callback):
         """Read the settings; find the parent run, or create it unless this is a worker."""
         redact_secrets_in_logs()  # the sweeper logs its storage URL
         self._signals.install()
-        self.settings = hptuning_settings(config)
-        self.train = train_config(config.train)
-        if not self.train.setup_mlflow:
-            LOGGER.info("Tracking is off: trials are not grouped in MLflow.")
-            return
-        tag = os.environ.get(tracking.HPTUNING_TAG_ENV) or str(int(time.time()))
-        os.environ[tracking.HPTUNING_TAG_ENV] = tag  # read by the trials of this process
-        self.experiment_id, self.parent_run_id = open_parent_run(
-            self.train, tag, create=self.settings.promote
-        )
+        with exit_on_user_error("Tuning"):  # e.g. no dataset, the tracking server down
+            self.settings = hptuning_settings(config)
+            self.train = train_config(config.train)
+            if not self.train.setup_mlflow:
+                LOGGER.info("Tracking is off: trials are not grouped in MLflow.")
+                return
+            tag = os.environ.get(tracking.HPTUNING_TAG_ENV) or str(int(time.time()))
+            os.environ[tracking.HPTUNING_TAG_ENV] = tag  # read by the trials of this process
+            self.experiment_id, self.parent_run_id = open_parent_run(
+                self.train, tag, create=self.settings.promote
+            )
         if self.parent_run_id is None:
             LOGGER.error("No parent run tagged %s=%s: run the sweep's start step first "
                          "(python -m %s.sweep_steps start); these trials are not grouped.",
