@@ -245,7 +245,7 @@ def test_batch_inference_of_a_gpu_model_tokenises_in_workers_and_scores_in_one_p
         (model.transformer if kind == "ensemble" else model).network.to("cuda")
         (model.transformer if kind == "ensemble" else model).device = torch.device("cuda")
     else:
-        monkeypatch.setattr(model_io, "uses_gpu", lambda _model: True)
+        monkeypatch.setattr(Predictor, "on_gpu", property(lambda _self: True))
     predictor = Predictor(model, RULE, ModelInfo("in-memory"))
     rng = random.Random(5)
     texts = [review_text(i % 3 == 0, rng) for i in range(37)]

@@ -30,8 +30,7 @@ from tqdm import tqdm
 
 from ..configuration import FrozenConfig, UserError
 from ..data_prep.review_files import ReviewFileError
-from ..modeling import model_io
-from ..modeling.predictor import ModelInfo, Prediction, Predictor, PreparedBatch
+from ..modeling.predictor import ModelInfo, Prediction, Predictor, PreparedBatch, share_cpu
 from .inputs import InputFolder, Item, check_text, shard_of, table_format, table_items
 from .results import ResultsFile
 
@@ -217,9 +216,9 @@ def _in_pool(settings: BatchSettings, folder: InputFolder | None, predictor: Pre
     stays in this process (CUDA does not survive a fork): the workers read and
     tokenise, and this process scores their batches as they arrive.
     """
-    on_gpu = model_io.uses_gpu(predictor.model)
+    on_gpu = predictor.on_gpu
     if not on_gpu:
-        model_io.share_cpu(settings.num_workers)  # e.g. torch: cores / workers threads each
+        share_cpu(settings.num_workers)  # e.g. torch: cores / workers threads each
     methods = multiprocessing.get_all_start_methods()
     # fork lets the workers share the model loaded once here (copy-on-write); frozen, the
     # garbage collector leaves its objects alone instead of touching (copying) them.

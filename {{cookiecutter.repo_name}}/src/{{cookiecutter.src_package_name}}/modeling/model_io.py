@@ -34,15 +34,16 @@ import os
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import mlflow
-import numpy as np
 import skops.io
 import yaml
 from mlflow.models import Model
 from mlflow.models.utils import _save_example
 from sklearn.pipeline import Pipeline
+
+from .predictor import Classifier
 
 LOGGER = logging.getLogger(__name__)
 
@@ -84,36 +85,9 @@ class UnsafeModelError(ValueError):
     """The model folder is not one this project saved, or holds untrusted content."""
 
 
-class Classifier(Protocol):
-    """What every kind of model offers: one probability column per label."""
-
-    def predict_proba(self, texts: Any) -> np.ndarray:
-        """Probabilities, one row per cleaned text, one column per label."""
-
-
 def disallow_pickle() -> None:
     """Make MLflow refuse pickle and cloudpickle in this process (its default allows them)."""
     os.environ[PICKLE_ENV] = "false"
-
-
-def uses_gpu(model: Any) -> bool:
-    """Whether the model (or an ensemble's transformer) runs on a CUDA device."""
-    device = getattr(getattr(model, "transformer", model), "device", None)
-    return getattr(device, "type", "cpu") == "cuda"
-
-
-def share_cpu(workers: int) -> int:
-    """Cap torch's threads so ``workers`` processes do not oversubscribe the cores.
-
-    Sets ``OMP_NUM_THREADS`` for processes started later and, when torch is loaded,
-    its thread count in this process (forked workers inherit it). Returns the cap.
-    """
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)
-    return threads
 
 
 def model_kind(model: Any) -> str:

@@ -11,19 +11,25 @@ probability reaches ``threshold``.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-import mlflow
 import numpy as np
-from mlflow.exceptions import MlflowException
 
 from ..data_prep.text import clean_texts
-from . import model_io
 
 LOGGER = logging.getLogger(__name__)
+
+
+class Classifier(Protocol):
+    """What every kind of model offers: one probability column per label."""
+
+    def predict_proba(self, texts: Any) -> np.ndarray:
+        """Probabilities, one row per cleaned text, one column per label."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,7 @@ class Predictor:
 
     Parameters
     ----------
-    model : model_io.Classifier
+    model : Classifier
         Takes cleaned texts; ``predict_proba`` gives one column per label.
     rule : DecisionRule
         The labels and how one is chosen.
@@ -112,7 +118,7 @@ class Predictor:
         Provenance, reported by the API and batch records.
     """
 
-    def __init__(self, model: model_io.Classifier, rule: DecisionRule, info: ModelInfo) -> None:
+    def __init__(self, model: Classifier, rule: DecisionRule, info: ModelInfo) -> None:
         self.model = model
         self.rule = rule
         self.info = info
@@ -134,12 +140,22 @@ class Predictor:
         model_io.UnsafeModelError
             The model is not this project's flavour or holds untrusted types.
         """
-        model, rule = model_io.load_model(uri)
+        # MLflow and skops are imported to load a model, not to use one in memory: the GPU
+        # check runs a predictor on a machine without them.
+        from .model_io import load_model  # pylint: disable=import-outside-toplevel
+
+        model, rule = load_model(uri)
         return cls(model, DecisionRule(**rule), describe_model(str(uri)))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities of each label for each text, in one vectorised call."""
         return self.score(self.prepare(texts))
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether the model (or an ensemble's transformer) runs on a CUDA device."""
+        device = getattr(getattr(self.model, "transformer", self.model), "device", None)
+        return getattr(device, "type", "cpu") == "cuda"
 
     @property
     def benefits_from_batching(self) -> bool:
@@ -179,12 +195,29 @@ class Predictor:
         ]
 
 
+def share_cpu(workers: int) -> int:
+    """Cap torch's threads so ``workers`` processes do not oversubscribe the cores.
+
+    Sets ``OMP_NUM_THREADS`` for processes started later and, when torch is loaded,
+    its thread count in this process (forked workers inherit it). Returns the cap.
+    """
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    return threads
+
+
 def describe_model(uri: str) -> ModelInfo:
     """Find the run and registry entry behind a model URI, where MLflow knows them.
 
     Lookups that fail (no tracking server, a plain folder) leave fields empty:
     a model that loads is served even when its provenance is unknown.
     """
+    import mlflow  # pylint: disable=import-outside-toplevel  # see Predictor.load
+    from mlflow.exceptions import MlflowException  # pylint: disable=import-outside-toplevel
+
     try:
         if uri.startswith("models:/"):
             name, _, ref = uri.removeprefix("models:/").partition("@")
