@@ -30,7 +30,8 @@ from serving_support import (
 
 from {{ cookiecutter.src_package_name }}.modeling import model_io
 from {{ cookiecutter.src_package_name }}.modeling.predictor import DecisionRule, ModelInfo, Predictor
-from {{ cookiecutter.src_package_name }}_fastapi.config import ModelSettingError, Settings, redact
+from {{ cookiecutter.src_package_name }}.redaction import redact
+from {{ cookiecutter.src_package_name }}_fastapi.config import ModelSettingError, Settings
 from {{ cookiecutter.src_package_name }}_fastapi.deps import get_predictor
 from {{ cookiecutter.src_package_name }}_fastapi.main import create_app
 from {{ cookiecutter.src_package_name }}_fastapi.v1.routers import model

@@ -27,9 +27,6 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# Re-exported for deps.py and the routers. pylint: disable-next=unused-import,useless-import-alias
-from {{ cookiecutter.src_package_name }}.redaction import redact as redact
-
 
 class ModelSettingError(ValueError):
     """No model is configured, or its setting cannot be used."""

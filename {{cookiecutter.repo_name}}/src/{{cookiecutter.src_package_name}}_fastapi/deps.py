@@ -15,8 +15,9 @@ from pathlib import Path
 from fastapi import HTTPException, Request
 
 from {{ cookiecutter.src_package_name }}.modeling.predictor import Predictor
+from {{ cookiecutter.src_package_name }}.redaction import redact
 
-from .config import ModelSettingError, Settings, redact
+from .config import ModelSettingError, Settings
 
 LOGGER = logging.getLogger(__name__)
 

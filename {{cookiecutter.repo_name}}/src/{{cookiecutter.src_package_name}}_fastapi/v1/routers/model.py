@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
 from {{ cookiecutter.src_package_name }}.modeling.predictor import Prediction, Predictor
+from {{ cookiecutter.src_package_name }}.redaction import redact
 
 from ...batching import MicroBatcher
-from ...config import Settings, redact
+from ...config import Settings
 from ...deps import get_predictor, require_json_body
 from ...schemas import (
     ErrorMessage,
