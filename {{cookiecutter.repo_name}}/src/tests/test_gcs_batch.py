@@ -60,43 +60,16 @@ def local_leftovers(folder: Path) -> list[str]:
     return [str(p) for p in folder.rglob("*") if p.name == "gs:" or p.name.endswith(".partial")]
 
 
-def test_results_land_in_the_bucket(
+def test_the_guides_batch_commands_write_into_the_bucket(
     gcs_bucket: GcsBucket, model_dir: Path, tmp_path: Path
 ) -> None:
-    """``inference.output_dir=gs://...``, then the same command again."""
+    """``OUTPUT_DIR=gs://...`` of the image's entry point, then the Python command again.
+
+    Before the fix both exited 0 and logged a ``gs:/...`` path, but the records went to a
+    local folder named ``gs:`` and nothing reached the bucket.
+    """
     names = [f"{label}/r{i:02d}.txt" for label in ("pos", "neg") for i in range(6)]
-    inputs = upload_reviews(gcs_bucket, tmp_path / "in", names, "batch/in")
-    work = tmp_path / "work"
-    work.mkdir()
-    args = [
-        f"inference.model_path={model_dir}",
-        f"inference.input_data_dir={gcs_bucket.url('batch/in')}",
-        f"inference.output_dir={gcs_bucket.url('batch/out')}", "inference.progress=false",
-        "inference.batch_size=5", f"hydra.run.dir={tmp_path / 'run'}",
-    ]  # fmt: skip
-    result = run_script("batch_inferencing.py", args, cwd=work, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    # Before the fix: exit 0 and a log line naming gs:/..., but the records went to a local
-    # folder named gs: and nothing reached the bucket.
-    assert gcs_bucket.objects("batch/out") == {RESULTS}
-    assert_one_prediction_each(bucket_records(gcs_bucket, f"batch/out/{RESULTS}"), inputs)
-    assert local_leftovers(work) == []
-    # Not a log line per file read (fsspec.caching says one at INFO for each gs:// open).
-    assert len(result.stderr.splitlines()) < len(inputs), result.stderr
-
-    # A complete result in the bucket is kept by the rerun (inference.resume=true).
-    generation = gcs_bucket.fs.info(f"{gcs_bucket.name}/batch/out/{RESULTS}")["generation"]
-    again = run_script("batch_inferencing.py", args, cwd=work, timeout=120)
-    assert again.returncode == 0, again.stderr[-3000:]
-    gcs_bucket.fs.invalidate_cache()
-    assert gcs_bucket.fs.info(f"{gcs_bucket.name}/batch/out/{RESULTS}")["generation"] == generation
-
-
-def test_the_entry_point_writes_each_shard_into_the_bucket(
-    gcs_bucket: GcsBucket, model_dir: Path, tmp_path: Path
-) -> None:
-    """``OUTPUT_DIR=gs://...`` of ``scripts/batch-inferencing.sh`` (the image's entry point)."""
-    inputs = upload_reviews(gcs_bucket, tmp_path / "in", [f"r{i}.txt" for i in range(7)], "in")
+    inputs = upload_reviews(gcs_bucket, tmp_path / "in", names, "in")
     work = tmp_path / "work"  # WORKING_DIR: the project's conf/ and src/, nothing else
     work.mkdir()
     for name in ("conf", "src"):
@@ -108,12 +81,29 @@ def test_the_entry_point_writes_each_shard_into_the_bucket(
     }  # fmt: skip
     env.pop("PRED_MODEL_URI", None)
     result = subprocess.run(
-        [str(REPO_ROOT / "scripts" / "batch-inferencing.sh"), "inference.progress=false"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )
+        [str(REPO_ROOT / "scripts" / "batch-inferencing.sh"), "inference.progress=false",
+         "inference.batch_size=5"],
+        env=env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert gcs_bucket.objects("results") == {f"shard-0/{RESULTS}"}
     assert_one_prediction_each(bucket_records(gcs_bucket, f"results/shard-0/{RESULTS}"), inputs)
+    assert local_leftovers(work) == []
+    # Not a log line per file read (fsspec.caching says one at INFO for each gs:// open).
+    assert len(result.stderr.splitlines()) < len(inputs), result.stderr
+
+    # python src/batch_inferencing.py into the same folder: the complete result in the
+    # bucket is kept (inference.resume=true), not redone.
+    final = f"{gcs_bucket.name}/results/shard-0/{RESULTS}"
+    generation = gcs_bucket.fs.info(final)["generation"]
+    args = [
+        f"inference.model_path={model_dir}", f"inference.input_data_dir={gcs_bucket.url('in')}",
+        f"inference.output_dir={gcs_bucket.url('results/shard-0')}", "inference.progress=false",
+    ]  # fmt: skip
+    again = run_script("batch_inferencing.py", args, cwd=work, timeout=180)
+    assert again.returncode == 0, again.stderr[-3000:]
+    gcs_bucket.fs.invalidate_cache()
+    assert gcs_bucket.fs.info(final)["generation"] == generation
     assert local_leftovers(work) == []
 
 
@@ -148,7 +138,7 @@ def test_a_run_killed_while_uploading_publishes_nothing_and_its_rerun_does(
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            assert proxy.triggered.wait(120), "the run did not upload its results"
+            assert proxy.triggered.wait(180), "the run did not upload its results"
         finally:
             process.kill()
             process.wait(30)
@@ -157,7 +147,7 @@ def test_a_run_killed_while_uploading_publishes_nothing_and_its_rerun_does(
     assert len(partial) == 1  # kept on this machine, complete
     staged = partial[0].read_text(encoding="utf-8")
 
-    result = run_script("batch_inferencing.py", args, cwd=work, timeout=120)
+    result = run_script("batch_inferencing.py", args, cwd=work, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     assert gcs_bucket.fs.cat_file(f"{gcs_bucket.name}/out/{RESULTS}").decode("utf-8") == staged
     assert_one_prediction_each(bucket_records(gcs_bucket, f"out/{RESULTS}"), inputs)

@@ -3,10 +3,9 @@
 The GCS emulator (fake-gcs-server) stands in for the bucket and a PostgreSQL database
 for the server's store. As in the guide: ``scripts/mlflow-tracking-server.sh`` with
 ``MLFLOW_ARTIFACTS_DESTINATION=gs://...``, ``python src/train_model.py`` on a ``gs://``
-dataset, ``mlflow artifacts download`` of ``models:/<name>/<version>``, and the API under
-gunicorn serving that model from the server. The server proxies the artifacts: the
-download and the API run with no emulator variable at all, so they can only reach the
-bucket through it.
+dataset, and the API under gunicorn serving ``models:/<name>/<version>`` from the server.
+The server proxies the artifacts: the API runs with no emulator variable at all, so it
+can only load the model from the bucket through the server.
 """
 
 from __future__ import annotations
@@ -56,7 +55,8 @@ def tracking_server(bucket: GcsBucket, store_url: str, folder: Path) -> Iterator
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        wait_until_answering(f"http://127.0.0.1:{port}/health", proc, log)
+        # A longer wait than the default: on a busy machine it has taken over 90 s.
+        wait_until_answering(f"http://127.0.0.1:{port}/health", proc, log, timeout=240)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(proc)
@@ -74,9 +74,10 @@ def gunicorn(env: dict[str, str], log: Path) -> Iterator[str]:
             args, cwd=REPO_ROOT / "src", env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_answering(f"http://127.0.0.1:{port}/api/v1/health/ready", proc, log)
-        yield f"http://127.0.0.1:{port}"
+        wait_until_answering(f"{url}/api/v1/health/ready", proc, log, timeout=240)
+        yield url
     finally:
         stop_process(proc)  # SIGTERM: gunicorn stops its workers
 
@@ -101,15 +102,6 @@ def test_train_on_gs_data_track_on_a_server_with_gs_artifacts_and_serve_from_it(
         artifacts = gcs_bucket.objects("mlflow-tracking-server")
         assert [name for name in artifacts if name.endswith("/MLmodel")], artifacts
         assert not (tmp_path / "mlartifacts").exists()  # nothing beside the server
-
-        download = subprocess.run(
-            [str(BIN / "mlflow"), "artifacts", "download", "--artifact-uri", f"models:/{MODEL}/1",
-             "--dst-path", str(tmp_path / "models" / "champion")],
-            env=without_gcs(tmp_path, MLFLOW_TRACKING_URI=server),
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert download.returncode == 0, download.stderr[-3000:]
-        assert (tmp_path / "models" / "champion" / "MLmodel").is_file()
 
         env = without_gcs(tmp_path, PRED_MODEL_URI=f"models:/{MODEL}/1", MLFLOW_TRACKING_URI=server)
         with gunicorn(env, tmp_path / "gunicorn.log") as api:
