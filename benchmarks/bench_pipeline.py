@@ -164,7 +164,7 @@ def main() -> int:
                  "train.setup_mlflow=true"], project, env)
     metrics = dict(re.findall(r"^\s+(val_\w+|test_\w+|fit_seconds)\s+([\d.]+)$",
                               str(train["output"]), flags=re.MULTILINE))
-    models = sorted((project / "mlartifacts").rglob("nbsvm.skops"))
+    models = sorted((project / "mlartifacts").rglob("nbsvm.npz"))
     results.update(
         train_model_wall_s=train["wall_s"], train_model_peak_rss_mb=train["peak_rss_mb"],
         train_model_fit_s=float(metrics["fit_seconds"]),

@@ -69,7 +69,6 @@ autodoc_mock_imports = [
     "safetensors",
     "scipy",
     "sklearn",
-    "skops",
     "sqlalchemy",
     "starlette",
     "torch",

@@ -51,61 +51,52 @@ class ModelSource:
     run_id: str | None = None
 
 
-class Settings(BaseSettings):
-    """API settings. Field names are the environment variables' names."""
+class Settings(BaseSettings):  # pylint: disable=too-many-instance-attributes
+    """API settings. Field names are the environment variables' names.
+
+    Attributes
+    ----------
+    PRED_MODEL_URI, PRED_MODEL_PATH, PRED_MODEL_UUID : str, optional
+        The model (see the module docstring).
+    API_MAX_REVIEWS, API_MAX_REVIEW_CHARS, API_MAX_BODY_BYTES : int
+        Reviews per request, characters per review (IMDB's longest has 13,704) and
+        bytes per body (larger bodies get 413).
+    API_INLINE_PREDICT_CHARS : int
+        Requests with at most this many characters in all are predicted on the event
+        loop (sub-millisecond); larger ones in a worker thread so the loop stays free.
+    API_BATCH_REVIEWS : int
+        Transformer and ensemble models: requests that arrive while the model is busy
+        are joined into its next call, up to this many reviews (0: each request alone).
+    API_DOCS : bool
+        Serve the interactive docs (Swagger UI) at ``/docs``.
+    API_SWAGGER_UI_DIR : str, optional
+        Serve the docs' Swagger UI files from this folder (``npm pack swagger-ui-dist``
+        of the pinned version; checked by hash) instead of the CDN.
+    API_CORS_ORIGINS : list of str
+        Allowed CORS origins, comma-separated or a JSON list; empty: no CORS.
+    API_CORS_ALLOW_CREDENTIALS : bool
+        Allow credentialed CORS requests (never together with the origin ``*``).
+    API_TELEMETRY : bool
+        FastAPI's native OpenTelemetry spans, metrics and logs, exported through the
+        providers OpenTelemetry is configured with; off: no per-request telemetry work.
+    """
 
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
 
-    PRED_MODEL_URI: str | None = Field(None, description="Any MLflow model URI or path.")
-    PRED_MODEL_PATH: str | None = Field(None, description="Local MLflow model folder.")
-    PRED_MODEL_UUID: str | None = Field(None, description="MLflow run id of the model.")
-
-    API_MAX_REVIEWS: int = Field(500, ge=1, description="Reviews per request.")
-    API_MAX_REVIEW_CHARS: int = Field(
-        20_000, ge=1, description="Characters per review (IMDB's longest has 13,704)."
-    )
-    API_MAX_BODY_BYTES: int = Field(
-        4 * 1024 * 1024, ge=1024, description="Request body size; larger bodies get 413."
-    )
-    API_INLINE_PREDICT_CHARS: int = Field(
-        4_000,
-        ge=0,
-        description=(
-            "Requests with at most this many characters in all are predicted on the event "
-            "loop (sub-millisecond); larger ones in a worker thread so the loop stays free."
-        ),
-    )
-    API_BATCH_REVIEWS: int = Field(
-        64,
-        ge=0,
-        description=(
-            "Transformer and ensemble models: requests that arrive while the model is busy "
-            "are joined into its next call, up to this many reviews (0: each request alone)."
-        ),
-    )
-    API_DOCS: bool = Field(
-        True, description="Serve the interactive docs (Swagger UI) at /docs."
-    )
-    API_SWAGGER_UI_DIR: str | None = Field(
-        None,
-        description=(
-            "Serve /docs's Swagger UI files from this folder (npm pack swagger-ui-dist, "
-            "the pinned version; checked by hash) instead of loading them from the CDN."
-        ),
-    )
-    API_CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="Allowed CORS origins: comma-separated or a JSON list. Empty: no CORS.",
-    )
+    PRED_MODEL_URI: str | None = None
+    PRED_MODEL_PATH: str | None = None
+    PRED_MODEL_UUID: str | None = None
+    API_MAX_REVIEWS: int = Field(500, ge=1)
+    API_MAX_REVIEW_CHARS: int = Field(20_000, ge=1)
+    API_MAX_BODY_BYTES: int = Field(4 * 1024 * 1024, ge=1024)
+    API_INLINE_PREDICT_CHARS: int = Field(4_000, ge=0)
+    API_BATCH_REVIEWS: int = Field(64, ge=0)
+    API_DOCS: bool = True
+    API_SWAGGER_UI_DIR: str | None = None
+    API_CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     API_CORS_ALLOW_CREDENTIALS: bool = False
-    API_TELEMETRY: bool = Field(
-        False,
-        description=(
-            "FastAPI's native OpenTelemetry spans, metrics and logs, exported through the "
-            "providers that OpenTelemetry is configured with (e.g. by opentelemetry-instrument). "
-            "Off: no per-request telemetry work at all."
-        ),
-    )
+    API_TELEMETRY: bool = False
+
     @field_validator("API_CORS_ORIGINS", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:

@@ -1,19 +1,16 @@
-"""Safe model loading: only this project's flavour, skops with a fixed allow-list, no pickle."""
+"""Safe model loading: only this project's flavour, numeric arrays and safetensors, no pickle."""
 
 from __future__ import annotations
 
 import os
 import pickle
-import zipfile
 from pathlib import Path
 
 import mlflow.pyfunc
 import numpy as np
 import pytest
-import skops.io
 import yaml
 from serving_support import TINY_LABELS, fit_tiny_model, save_tiny_model
-from sklearn.preprocessing import FunctionTransformer
 
 from {{ cookiecutter.src_package_name }}.modeling import model_io
 from {{ cookiecutter.src_package_name }}.modeling.predictor import DecisionRule, Predictor
@@ -75,40 +72,48 @@ def test_the_api_does_not_start_on_a_crafted_model(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def test_a_skops_file_with_a_type_off_the_allow_list_is_refused(tmp_path: Path) -> None:
+def test_an_array_file_holding_a_pickle_is_refused_before_any_code_runs(tmp_path: Path) -> None:
     folder = save_tiny_model(tmp_path / "model")
-    # A pipeline step that would call any function: skops itself would ask to trust it.
-    skops.io.dump(FunctionTransformer(np.exp), folder / model_io.NBSVM_FILE)
-    with pytest.raises(model_io.UnsafeModelError, match="FunctionTransformer"):
+    marker = tmp_path / "code-ran"
+    # An object array is stored as a pickle inside the .npz: loading it would run _Payload.
+    weights = dict(np.load(folder / model_io.NBSVM_FILE))
+    weights["coef"] = np.array([_Payload(marker)], dtype=object)
+    np.savez(folder / model_io.NBSVM_FILE, **weights)
+    with pytest.raises(model_io.UnsafeModelError, match=r"not a valid NBSVM file.*allow_pickle"):
         Predictor.load(folder)
-    with pytest.raises(model_io.UnsafeModelError, match="FunctionTransformer"):
+    with pytest.raises(model_io.UnsafeModelError, match="not a valid NBSVM file"):
         mlflow.pyfunc.load_model(str(folder))
-    with pytest.raises(ModelLoadError, match="allow-list"):
+    with pytest.raises(ModelLoadError, match="not a valid NBSVM file"):
         load_predictor(Settings(PRED_MODEL_PATH=str(folder)))
+    assert not marker.exists()
 
 
 def test_member_paths_cannot_leave_the_model_folder(tmp_path: Path) -> None:
     folder = save_tiny_model(tmp_path / "model")
     meta = yaml.safe_load((folder / "MLmodel").read_text())
-    meta["flavors"][model_io.FLAVOR]["nbsvm"] = "../elsewhere.skops"
+    meta["flavors"][model_io.FLAVOR]["nbsvm"] = "../elsewhere.npz"
     (folder / "MLmodel").write_text(yaml.safe_dump(meta))
     with pytest.raises(model_io.UnsafeModelError, match="outside the model"):
         model_io.load_model(folder)
 
 
-def test_a_corrupt_skops_file_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_corrupt_or_mismatched_nbsvm_file_is_a_clear_error(tmp_path: Path) -> None:
     folder = save_tiny_model(tmp_path / "model")
+    weights = dict(np.load(folder / model_io.NBSVM_FILE))
+    np.savez(folder / model_io.NBSVM_FILE, **{**weights, "n_features": 8})
+    with pytest.raises(model_io.UnsafeModelError, match="do not fit 8"):
+        model_io.load_model(folder)
     (folder / model_io.NBSVM_FILE).write_bytes(b"not a zip")
-    with pytest.raises(model_io.UnsafeModelError, match="not a valid skops file"):
+    with pytest.raises(model_io.UnsafeModelError, match="not a valid NBSVM file"):
         model_io.load_model(folder)
 
 
-def test_the_saved_nbsvm_holds_only_allowed_types_and_round_trips(tmp_path: Path) -> None:
+def test_the_saved_nbsvm_is_plain_arrays_and_round_trips(tmp_path: Path) -> None:
     model = fit_tiny_model()
     folder = save_tiny_model(tmp_path / "model")
-    with zipfile.ZipFile(folder / model_io.NBSVM_FILE) as archive:
-        assert "schema.json" in archive.namelist()
-    assert model_io.skops_types(folder / model_io.NBSVM_FILE) <= model_io.SKOPS_ALLOWED_TYPES
+    with np.load(folder / model_io.NBSVM_FILE, allow_pickle=False) as arrays:
+        assert sorted(arrays) == ["classes", "coef", "intercept", "n_features", "ngram_max"]
+        assert all(arrays[name].dtype != object for name in arrays)
     texts = ["an awesome wonderful film", "a boring awful film"]
     expected = model.predict_proba(texts)
     loaded, rule = model_io.load_model(folder)

@@ -88,7 +88,7 @@ def test_one_label_is_refused() -> None:
 
 
 @pytest.mark.parametrize("labels", ["binary", "three"])
-def test_saved_as_skops_with_the_allow_list_and_loaded_by_the_shared_predictor(
+def test_saved_as_plain_arrays_and_loaded_by_the_shared_predictor(
     tmp_path: Path, labels: str
 ) -> None:
     texts, codes = _data(labels)

@@ -26,6 +26,6 @@ def test_training_logs_to_a_tracking_server(
     run = mlflow.get_run(result.run_id)
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/")  # the server's root, not ours
     assert not (tmp_path / "mlartifacts").exists() and not (tmp_path / "mlflow.db").exists()
-    assert any((tmp_path / "server" / "artifacts").rglob("nbsvm.skops"))
+    assert any((tmp_path / "server" / "artifacts").rglob("nbsvm.npz"))
     version = mlflow.MlflowClient().get_model_version(cfg.registered_model_name, "1")
     assert version.run_id == result.run_id

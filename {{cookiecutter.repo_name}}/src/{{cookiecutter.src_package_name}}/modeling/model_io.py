@@ -5,18 +5,17 @@ folder whose ``MLmodel`` names the flavour :data:`FLAVOR` with its ``kind`` and
 its decision rule (``labels``, ``positive_label``, ``threshold``; see
 :class:`.predictor.DecisionRule`):
 
-- ``nbsvm``: ``nbsvm.skops``, a scikit-learn pipeline in skops format, loaded
-  only when every type in it is on the project's fixed allow-list
-  (:data:`SKOPS_ALLOWED_TYPES`); the list is never read from the model;
+- ``nbsvm``: ``nbsvm.npz``, the pipeline's settings and weights as numeric arrays,
+  read without pickle (see :func:`.nbsvm.save`);
 - ``transformer``: ``transformer/`` with the encoder's ``config.json`` and
   ``model.safetensors``, the head in ``head.safetensors``, tokenizer files and
   ``settings.json`` (see :mod:`.transformer`);
-- ``ensemble``: ``nbsvm.skops``, ``transformer/`` and the weight in ``MLmodel``.
+- ``ensemble``: ``nbsvm.npz``, ``transformer/`` and the weight in ``MLmodel``.
 
 Loading resolves any MLflow URI to a local folder, reads ``MLmodel`` (YAML,
 safe loader) and dispatches on the flavour this module wrote. Anything else
-(an ``MLmodel`` naming pickle, cloudpickle, another flavour, or a skops file
-holding a type off the list) is refused with :class:`UnsafeModelError` before
+(an ``MLmodel`` naming pickle, cloudpickle or another flavour, an array file
+holding objects) is refused with :class:`UnsafeModelError` before
 any of its files is deserialised. Pickle deserialisation in MLflow is turned
 off (``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``) on the way.
 
@@ -28,7 +27,6 @@ project's code (:mod:`.pyfunc`), so that ``mlflow.pyfunc.load_model`` and
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import logging
 import os
 import sys
@@ -37,12 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import skops.io
 import yaml
 from mlflow.models import Model
 from mlflow.models.utils import _save_example
 from sklearn.pipeline import Pipeline
 
+from . import nbsvm
 from .predictor import Classifier
 
 LOGGER = logging.getLogger(__name__)
@@ -55,29 +53,8 @@ PYFUNC_LOADER = f"{__package__}.pyfunc"
 #: The decision rule's keys in the flavour config.
 RULE_KEYS = ("labels", "positive_label", "threshold")
 KINDS = ("nbsvm", "transformer", "ensemble")
-NBSVM_FILE = "nbsvm.skops"
+NBSVM_FILE = "nbsvm.npz"
 TRANSFORMER_DIR = "transformer"
-#: The only types a saved NBSVM pipeline may hold. Fixed here, never read from a model.
-SKOPS_ALLOWED_TYPES = frozenset(
-    {
-        "builtins.bool",
-        "builtins.dict",
-        "builtins.float",
-        "builtins.int",
-        "builtins.list",
-        "builtins.NoneType",
-        "builtins.str",
-        "builtins.tuple",
-        "numpy.dtype",
-        "numpy.float64",
-        "numpy.int32",
-        "numpy.int64",
-        "numpy.ndarray",
-        "sklearn.feature_extraction.text.HashingVectorizer",
-        "sklearn.linear_model._logistic.LogisticRegression",
-        "sklearn.pipeline.Pipeline",
-    }
-)
 PICKLE_ENV = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 
 
@@ -101,7 +78,7 @@ def model_kind(model: Any) -> str:
 
 
 def _requirements(kind: str) -> list[str]:
-    names = ["scikit-learn", "skops"]
+    names = ["scikit-learn"]
     if kind != "nbsvm":
         names += ["torch", "transformers", "safetensors"]
     pins = []
@@ -111,16 +88,6 @@ def _requirements(kind: str) -> list[str]:
         except importlib.metadata.PackageNotFoundError:
             pins.append(name)
     return pins
-
-
-def _dump_nbsvm(pipeline: Any, path: Path) -> None:
-    skops.io.dump(pipeline, path)
-    found = skops_types(path)
-    if not found <= SKOPS_ALLOWED_TYPES:
-        raise UnsafeModelError(
-            "the NBSVM pipeline holds types off the allow-list: "
-            f"{sorted(found - SKOPS_ALLOWED_TYPES)}"
-        )
 
 
 def save_model(  # pylint: disable=unused-argument,too-many-arguments
@@ -158,7 +125,7 @@ def save_model(  # pylint: disable=unused-argument,too-many-arguments
         _save_example(mlflow_model, input_example, str(folder))
     config: dict[str, Any] = {"kind": kind, "format_version": FORMAT_VERSION, **rule}
     if kind in ("nbsvm", "ensemble"):
-        _dump_nbsvm(model if kind == "nbsvm" else model.nbsvm, folder / NBSVM_FILE)
+        nbsvm.save(model if kind == "nbsvm" else model.nbsvm, folder / NBSVM_FILE)
         config["nbsvm"] = NBSVM_FILE
     if kind in ("transformer", "ensemble"):
         (model if kind == "transformer" else model.transformer).save(folder / TRANSFORMER_DIR)
@@ -187,36 +154,12 @@ def log_model(
     )
 
 
-def skops_types(path: Path) -> set[str]:
-    """Every ``module.Class`` named in a skops file's schema (read as JSON, nothing loaded)."""
+def load_nbsvm(path: Path) -> Pipeline:
+    """The NBSVM pipeline saved at ``path``: numeric arrays only, never a pickle."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            schema = json.loads(archive.read("schema.json"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
-        raise UnsafeModelError(f"{path} is not a valid skops file ({error})") from None
-    found: set[str] = set()
-    stack: list[Any] = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if "__module__" in node and "__class__" in node:
-                found.add(f"{node['__module__']}.{node['__class__']}")
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
-
-
-def load_nbsvm(path: Path) -> Any:
-    """Load a skops pipeline whose types are all on :data:`SKOPS_ALLOWED_TYPES`."""
-    found = skops_types(path)
-    untrusted = sorted(found - SKOPS_ALLOWED_TYPES)
-    if untrusted:
-        raise UnsafeModelError(
-            f"refusing to load {path}: it holds types off the project's allow-list: "
-            f"{', '.join(untrusted)}"
-        )
-    return skops.io.load(path, trusted=sorted(found))
+        return nbsvm.load(path)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise UnsafeModelError(f"{path} is not a valid NBSVM file ({error})") from None
 
 
 def local_model_dir(uri: str | Path) -> Path:
@@ -287,9 +230,9 @@ def load_model(uri: str | Path) -> tuple[Classifier, dict[str, Any]]:
 def _load_members(folder: Path, config: dict[str, Any]) -> Classifier:
     """The model of the ``kind`` that ``config`` names, from its member files."""
     kind = config["kind"]
-    nbsvm = load_nbsvm(_member_path(folder, config, "nbsvm")) if kind != "transformer" else None
+    linear = load_nbsvm(_member_path(folder, config, "nbsvm")) if kind != "transformer" else None
     if kind == "nbsvm":
-        return nbsvm
+        return linear
     # pylint: disable=import-outside-toplevel
     try:
         from .transformer import TransformerModel
@@ -303,4 +246,4 @@ def _load_members(folder: Path, config: dict[str, Any]) -> Classifier:
         return transformer
     from .ensemble import EnsembleModel
 
-    return EnsembleModel(nbsvm, transformer, float(config["transformer_weight"]))
+    return EnsembleModel(linear, transformer, float(config["transformer_weight"]))

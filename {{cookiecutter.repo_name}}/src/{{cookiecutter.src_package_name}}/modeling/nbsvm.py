@@ -6,14 +6,17 @@ naive-Bayes log-count ratio ``r = log((p / |p|_1) / (q / |q|_1))`` (``p``,
 linear classifier is fitted on ``x * r``. With K > 2 labels there is one such
 classifier per label (one-vs-rest), and the probabilities are the softmax of their
 scores. Because ``(x * r) . w = x . (r * w)``, each ratio is folded into its
-weights after fitting: the saved model is a plain scikit-learn
-``Pipeline(HashingVectorizer(binary=True), LogisticRegression)`` that skops loads
-without custom classes, and the NB step costs nothing at prediction time.
+weights after fitting: the model is a plain scikit-learn
+``Pipeline(HashingVectorizer(binary=True), LogisticRegression)``, and the NB step
+costs nothing at prediction time. It is saved as plain numeric arrays
+(:func:`save`, an ``.npz`` file read back without pickle): the vectoriser is
+stateless, so its two settings and the weights are the whole model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from scipy import sparse
@@ -36,14 +39,40 @@ def log_count_ratio(features: sparse.csr_matrix, members: np.ndarray, alpha: flo
 
 def make_vectorizer(params: NbsvmConfig) -> HashingVectorizer:
     """The stateless featuriser: binary indicators of hashed word n-grams."""
-    return HashingVectorizer(
-        binary=True,
-        norm=None,
-        alternate_sign=False,
-        n_features=2**params.hash_bits,
-        token_pattern=TOKEN_PATTERN,
-        ngram_range=(1, params.ngram_max),
+    return _vectorizer(params.ngram_max, 2**params.hash_bits)
+
+
+def _vectorizer(ngram_max: int, n_features: int) -> HashingVectorizer:
+    return HashingVectorizer(binary=True, norm=None, alternate_sign=False, n_features=n_features,
+                             token_pattern=TOKEN_PATTERN, ngram_range=(1, ngram_max))
+
+
+def save(pipeline: Pipeline, path: Path) -> None:
+    """Write the fitted pipeline as arrays: its n-gram length, its width and its weights."""
+    vectorizer, classifier = pipeline[0], pipeline[-1]
+    np.savez_compressed(
+        path, ngram_max=vectorizer.ngram_range[1], n_features=vectorizer.n_features,
+        coef=classifier.coef_, intercept=classifier.intercept_, classes=classifier.classes_,
     )
+
+
+def load(path: Path) -> Pipeline:
+    """Read what :func:`save` wrote; only numeric arrays are read (``allow_pickle=False``).
+
+    Raises
+    ------
+    ValueError
+        When the file is not such an archive (an object array, a missing array).
+    """
+    with np.load(path, allow_pickle=False) as arrays:
+        coef, intercept, classes = arrays["coef"], arrays["intercept"], arrays["classes"]
+        vectorizer = _vectorizer(int(arrays["ngram_max"]), int(arrays["n_features"]))
+    if coef.dtype.kind != "f" or coef.shape[1] != vectorizer.n_features:
+        raise ValueError(f"weights of shape {coef.shape} do not fit {vectorizer.n_features}")
+    classifier = LogisticRegression()
+    classifier.coef_, classifier.intercept_, classifier.classes_ = coef, intercept, classes
+    classifier.n_features_in_ = coef.shape[1]
+    return Pipeline([("vectorizer", vectorizer), ("classifier", classifier)])
 
 
 def _fit_one(

@@ -132,7 +132,7 @@ class Predictor:
     def load(cls, uri: str | Path) -> Predictor:
         """Load a model this project saved (any kind), from a folder or an MLflow URI.
 
-        Only this project's flavour is loaded (skops with a fixed allow-list, safetensors);
+        Only this project's flavour is loaded (numeric arrays, safetensors);
         pickle and every other format are refused before any file is deserialised.
 
         Raises
@@ -140,7 +140,7 @@ class Predictor:
         model_io.UnsafeModelError
             The model is not this project's flavour or holds untrusted types.
         """
-        # MLflow and skops are imported to load a model, not to use one in memory: the GPU
+        # MLflow is imported to load a model, not to use one in memory: the GPU
         # check runs a predictor on a machine without them.
         from .model_io import load_model  # pylint: disable=import-outside-toplevel
 
