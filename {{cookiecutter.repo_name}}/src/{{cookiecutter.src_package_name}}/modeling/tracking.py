@@ -19,7 +19,6 @@ import base64
 import contextlib
 import logging
 import os
-import subprocess
 import urllib.error
 import urllib.request
 import warnings
@@ -284,24 +283,12 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def git_commit(path: str | Path = ".") -> str | None:
-    """The commit checked out at ``path``, or ``None`` outside a Git repository."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=path, capture_output=True, text=True, timeout=10, check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
 def run_tags(hptuning_tag: str | None = None) -> dict[str, str]:
-    """Tags of every run: Git commit, Polyaxon run, sweep tag (where known)."""
+    """Tags of every run: Polyaxon run, sweep tag (where known).
+
+    (MLflow itself records the Git commit, ``mlflow.source.git.commit``.)
+    """
     tags: dict[str, str] = {}
-    commit = git_commit()
-    if commit:
-        tags["git_commit"] = commit
     polyaxon_run = os.environ.get("POLYAXON_RUN_UUID")
     if polyaxon_run:
         tags["polyaxon_run_uuid"] = polyaxon_run
