@@ -9,6 +9,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from .configuration import UserError
 
@@ -26,18 +30,17 @@ class UnownedDestinationError(UserError, FileExistsError):
     """The destination exists, is not empty, and was not written by this pipeline."""
 
 
-def _owner_kind(folder: Path) -> str | None:
+def _owner_kind(fs: Any, folder: str) -> str | None:
     """The kind recorded in ``folder``'s marker, or ``None`` when it has none."""
     try:
-        record = json.loads((folder / OWNER_MARKER).read_text(encoding="utf-8"))
+        record = json.loads(fs.cat_file(f"{folder}/{OWNER_MARKER}"))
     except (OSError, ValueError):
         return None
-    kind = record.get("kind") if isinstance(record, dict) else None
-    return kind if isinstance(kind, str) else None
+    return record.get("kind") if isinstance(record, dict) else None
 
 
-def check_replaceable(destination: Path, kind: str) -> None:
-    """Refuse a destination that this pipeline may not replace.
+def check_replaceable(destination: str | Path, kind: str) -> None:
+    """Refuse a destination (a local path or an fsspec URL) that this pipeline may not replace.
 
     A destination may be replaced when it does not exist, is an empty folder, or
     holds the marker of a folder of the same ``kind`` written by this project.
@@ -45,15 +48,13 @@ def check_replaceable(destination: Path, kind: str) -> None:
     Raises
     ------
     UnownedDestinationError
-        Naming the path, for anything else (a file, or a folder of other data).
+        Naming the path, for anything else (a file, a link, or a folder of other data).
     """
-    if not destination.exists() and not destination.is_symlink():
-        return
-    if (
-        destination.is_dir()
-        and not destination.is_symlink()
-        and (not any(destination.iterdir()) or _owner_kind(destination) == kind)
-    ):
+    fs, path = fsspec.core.url_to_fs(str(destination))
+    path = path.rstrip("/")
+    link = isinstance(fs, LocalFileSystem) and os.path.islink(path)  # may lead anywhere
+    if not link and (not fs.exists(path) or (fs.isdir(path) and (
+            not fs.ls(path) or _owner_kind(fs, path) == kind))):
         return
     raise UnownedDestinationError(
         f"{destination} exists and was not written by this pipeline as a {kind} "

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..general_utils import UnownedDestinationError
+from ..general_utils import UnownedDestinationError, check_replaceable
 from .config import DataPrepConfig
-from .processed_dataset import REJECTS, build_manifest, check_destination, write_dataset
+from .processed_dataset import DATASET_KIND, REJECTS, build_manifest, write_dataset
 from .readers import DataError, Record, Reject, is_local, read_source
 
 LOGGER = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def prepare_dataset(cfg: DataPrepConfig, progress: bool = True) -> DataPrepResul
     -------
     DataPrepResult
     """
-    check_destination(cfg.processed_data_path)
+    check_replaceable(cfg.processed_data_path, DATASET_KIND)
     _check_not_over_inputs(cfg)
     start = time.perf_counter()
     records: list[Record] = []

@@ -24,14 +24,13 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import fsspec
 import pandas as pd
 
 from ..configuration import UserError
-from ..general_utils import OWNER_MARKER, UnownedDestinationError, check_replaceable, staged_folder
+from ..general_utils import OWNER_MARKER, check_replaceable, staged_folder
 from .readers import SPLITS, Record, Reject, is_local
 
 LOGGER = logging.getLogger(__name__)
@@ -112,38 +111,6 @@ def _write_files(
         handle.write("\n")
 
 
-def _check_remote_destination(fs: Any, root: str, path: str) -> None:
-    """Refuse a non-empty remote folder that holds no dataset marker of this project."""
-    if not fs.exists(root) or not fs.ls(root):
-        return
-    marker = f"{root}/{OWNER_MARKER}"
-    try:
-        kind = json.loads(fs.cat_file(marker)).get("kind") if fs.exists(marker) else None
-    except (OSError, ValueError, AttributeError):
-        kind = None
-    if kind != DATASET_KIND:
-        raise UnownedDestinationError(
-            f"{path} exists and was not written by this pipeline as a {DATASET_KIND} "
-            f"(no {OWNER_MARKER} marker of that kind): refusing to replace it, nothing was "
-            "deleted. Choose a new or empty folder, or remove this one yourself."
-        )
-
-
-def check_destination(path: str) -> None:
-    """Fail before any work when ``path`` may not receive a processed dataset.
-
-    Raises
-    ------
-    UnownedDestinationError
-        When it holds anything this pipeline did not write as a dataset.
-    """
-    if is_local(path):
-        check_replaceable(Path(path.removeprefix("file://")).absolute(), DATASET_KIND)
-    else:
-        fs, root = fsspec.core.url_to_fs(path)
-        _check_remote_destination(fs, root.rstrip("/"), path)
-
-
 def write_dataset(
     path: str, records: Sequence[Record], rejects: Sequence[Reject], manifest: dict[str, Any]
 ) -> None:
@@ -163,7 +130,7 @@ def write_dataset(
     if not is_local(path):
         fs, root = fsspec.core.url_to_fs(path)
         root = root.rstrip("/")
-        _check_remote_destination(fs, root, path)
+        check_replaceable(path, DATASET_KIND)
         if fs.exists(f"{root}/{MANIFEST}"):
             fs.rm(f"{root}/{MANIFEST}")  # the old dataset stops looking complete first
         # Then the rest of it goes, so no file of the old dataset (a split the new one

@@ -19,10 +19,11 @@ read by several processes; ``gs://`` and other fsspec URLs are fetched in batche
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, NamedTuple
 
@@ -188,25 +189,16 @@ def _read_tree(raw_dir: str, cfg: DataPrepConfig, progress: bool) -> Source:
     )
     chunks = [files[start : start + CHUNK_SIZE] for start in range(0, len(files), CHUNK_SIZE)]
     workers = cfg.n_jobs or os.cpu_count() or 1
-    records: list[Record] = []
-    rejects: list[Reject] = []
-    with tqdm(total=len(files), unit="file", desc=f"Reading {raw_dir}",
-              disable=not progress) as bar:
-        if local and workers > 1 and len(files) >= cfg.parallel_min_files:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                results: Iterable[list[Record | Reject]] = pool.map(reader, chunks)
-                _collect(results, records, rejects, bar)
-        else:
-            _collect(map(reader, chunks), records, rejects, bar)
-    return Source(records, rejects, len(files))
-
-
-def _collect(results: Iterable[list[Record | Reject]], records: list[Record],
-             rejects: list[Reject], bar: Any) -> None:
-    for chunk in results:
-        for item in chunk:
-            (records if isinstance(item, Record) else rejects).append(item)  # type: ignore[arg-type]
-        bar.update(len(chunk))
+    parallel = local and workers > 1 and len(files) >= cfg.parallel_min_files
+    source = Source([], [], len(files))
+    with (ProcessPoolExecutor(workers) if parallel else contextlib.nullcontext()) as pool, \
+            tqdm(total=len(files), unit="file", desc=f"Reading {raw_dir}",
+                 disable=not progress) as bar:
+        for chunk in (pool.map if pool else map)(reader, chunks):
+            for item in chunk:
+                (source.records if isinstance(item, Record) else source.rejects).append(item)
+            bar.update(len(chunk))
+    return source
 
 
 # ---- tables --------------------------------------------------------------------------------
