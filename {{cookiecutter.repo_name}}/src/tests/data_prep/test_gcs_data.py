@@ -49,7 +49,7 @@ def test_get_data_fetches_a_gs_tarball_checking_its_checksum(
         "get_data.py", ["--source", source, "--checksum", "sha256:" + "0" * 64,
                         "--dest", "data/raw/bad"], cwd=tmp_path,
     )  # fmt: skip
-    assert wrong.returncode == 1
+    assert wrong.returncode == 2  # a user error, as in every entry script
     assert "Checksum mismatch" in wrong.stderr and "Traceback" not in wrong.stderr
     assert not (tmp_path / "data" / "raw" / "bad").exists()
 
