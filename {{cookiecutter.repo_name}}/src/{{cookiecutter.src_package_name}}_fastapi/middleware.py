@@ -6,7 +6,6 @@ and a stream per request.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -14,6 +13,7 @@ import time
 from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: One line per request: method, path (no query string), status, milliseconds.
@@ -58,20 +58,9 @@ class StartupError(RuntimeError):
     """
 
 
-async def _send_error(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _send_error(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
+    response = JSONResponse({"detail": detail}, status, headers={"connection": "close"})
+    await response(scope, receive, send)
 
 
 class RequestGuard:  # pylint: disable=too-few-public-methods
@@ -127,11 +116,12 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
                 length = _content_length(scope)
             except ValueError:
                 status = 400
-                await _send_error(send, status, "Invalid Content-Length header.")
+                await _send_error(scope, receive, send, status, "Invalid Content-Length header.")
                 return
             if length is not None and length > self.max_body_bytes:
                 status = 413
-                await _send_error(send, status, BodyTooLarge(self.max_body_bytes).detail)
+                await _send_error(scope, receive, send, status,
+                                  BodyTooLarge(self.max_body_bytes).detail)
                 return
             # A Content-Length within the limit bounds the body; without one, count it.
             body_receive = receive if length is not None else self._counting(receive)
@@ -141,16 +131,12 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
                 if response_started:
                     raise
                 status = 413
-                await _send_error(send, 413, BodyTooLarge(self.max_body_bytes).detail)
+                await _send_error(scope, receive, send, 413,
+                                  BodyTooLarge(self.max_body_bytes).detail)
         finally:
             # Path only (query strings may carry tokens), with line breaks escaped.
-            REQUEST_LOGGER.info(
-                "%s %s %d %.2fms",
-                scope["method"],
-                loggable(scope["path"]),
-                status,
-                (time.perf_counter() - start) * 1000.0,
-            )
+            REQUEST_LOGGER.info("%s %s %d %.2fms", scope["method"], loggable(scope["path"]),
+                                status, (time.perf_counter() - start) * 1000.0)
 
     def _counting(self, receive: Receive) -> Receive:
         """Count body bytes of a request sent without Content-Length."""

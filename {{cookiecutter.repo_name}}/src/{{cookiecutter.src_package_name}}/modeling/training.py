@@ -228,17 +228,6 @@ def _evaluate_splits(
     return metrics, predictor, evaluation
 
 
-def _epoch_logger(run: Any, prefix: str) -> Any:
-    """Log a transformer's per-epoch metrics to the run, one MLflow step per epoch."""
-    if run is None:
-        return None
-
-    def log(epoch: int, metrics: dict[str, float]) -> None:
-        mlflow.log_metrics({f"{prefix}{k}": v for k, v in metrics.items()}, step=epoch)
-
-    return log
-
-
 def _fit_nbsvm(cfg: NbsvmConfig, data: TrainingData, seed: int) -> FittedModels:
     """Fit on train (scored on validation), then refit on train + validation if configured."""
     model = fit_nbsvm(_texts(data.train), data.codes(data.train), cfg, seed)
@@ -256,8 +245,9 @@ def _fit_transformer(  # pylint: disable=too-many-arguments
 
     model = fit_transformer(
         _texts(data.train), data.codes(data.train), _texts(data.val), data.codes(data.val),
-        cfg, num_labels=len(data.labels), seed=seed, on_epoch=_epoch_logger(run, prefix),
-        base=base,
+        cfg, num_labels=len(data.labels), seed=seed, base=base,
+        on_epoch=None if run is None else lambda epoch, metrics: mlflow.log_metrics(
+            {f"{prefix}{k}": v for k, v in metrics.items()}, step=epoch),  # one step an epoch
     )
     return FittedModels(model, model)
 
@@ -383,15 +373,14 @@ def summarise(result: TrainingResult) -> str:
     lines = [f"Training finished in {result.seconds:.1f} s."]
     lines += [f"  {name:<16} {value:.4f}" for name, value in result.metrics.items()]
     if result.run_id is None:
-        lines.append(f"  Model saved to {result.model_uri} (MLflow model format).")
-        lines.append("  Tracking was off (train.setup_mlflow=false).")
-        return "\n".join(lines)
-    lines.append(f"  MLflow run {result.run_id}")
-    lines.append(f"  Model: runs:/{result.run_id}/{MODEL_ARTIFACT}  ({result.model_uri})")
+        return "\n".join([*lines, f"  Model saved to {result.model_uri} (MLflow model format).",
+                          "  Tracking was off (train.setup_mlflow=false)."])
+    lines += [f"  MLflow run {result.run_id}",
+              f"  Model: runs:/{result.run_id}/{MODEL_ARTIFACT}  ({result.model_uri})"]
     if result.registered_model:
         lines.append(f"  Registered as models:/{result.registered_model}")
-    if result.tracking_uri and not result.tracking_uri.startswith(("http://", "https://")):
-        lines.append(f"  See it with: mlflow ui --backend-store-uri {result.tracking_uri}")
-    else:
-        lines.append(f"  See it at {result.tracking_uri}")
+    uri = str(result.tracking_uri)
+    server = uri.startswith(("http://", "https://"))
+    lines.append(f"  See it at {uri}" if server else
+                 f"  See it with: mlflow ui --backend-store-uri {uri}")
     return "\n".join(lines)

@@ -18,6 +18,8 @@ import base64
 import hashlib
 import html
 import json
+import string
+from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -74,29 +76,15 @@ def read_local_assets(folder: Path) -> dict[str, bytes]:
 def docs_html(title: str, openapi_url: str, base_url: str) -> str:
     """The page: the pinned files with their integrity, then Swagger UI on ``openapi_url``."""
     css, js = (f"{base_url}/{name}" for name in ("swagger-ui.css", "swagger-ui-bundle.js"))
-    css_sri, js_sri = INTEGRITY["swagger-ui.css"], INTEGRITY["swagger-ui-bundle.js"]
     options = json.dumps({
         "url": openapi_url, "dom_id": "#swagger-ui", "layout": "BaseLayout",
         "deepLinking": True, "showExtensions": True, "showCommonExtensions": True,
     }).replace("<", "\\u003c")  # fmt: skip
-    return f"""<!DOCTYPE html>
-<html>
-<head>
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="{css}" integrity="{css_sri}" crossorigin="anonymous">
-<title>{html.escape(title)} - Swagger UI</title>
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="{js}" integrity="{js_sri}" crossorigin="anonymous"></script>
-<script>
-const options = {options};
-options.presets = [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset];
-SwaggerUIBundle(options);
-</script>
-</body>
-</html>
-"""
+    page = resources.files(__package__).joinpath("docs.html").read_text(encoding="utf-8")
+    return string.Template(page).substitute(
+        css=css, js=js, css_sri=INTEGRITY["swagger-ui.css"],
+        js_sri=INTEGRITY["swagger-ui-bundle.js"], title=html.escape(title), options=options,
+    )
 
 
 def build_router(title: str, openapi_url: str, local_folder: Path | None) -> APIRouter:
