@@ -248,6 +248,14 @@ def read_frame(url: str, source_format: str) -> pd.DataFrame:
                         f"({type(error).__name__}: {error})") from None
 
 
+def require_columns(url: str, frame: pd.DataFrame, columns: dict[str, str | None]) -> None:
+    """Raise a DataError naming the first of ``columns`` (setting: column) the table lacks."""
+    for setting, column in columns.items():
+        if column is not None and column not in frame.columns:
+            raise DataError(f"{url}: no column {column!r} ({setting}); its columns are "
+                            f"{list(map(str, frame.columns))}")
+
+
 def read_table(url: str, cfg: DataPrepConfig) -> pd.DataFrame:
     """A table with its text, label and (if configured) split columns.
 
@@ -257,11 +265,8 @@ def read_table(url: str, cfg: DataPrepConfig) -> pd.DataFrame:
         When the file cannot be read in the configured format, lacks a column or has no rows.
     """
     frame = read_frame(url, cfg.source_format)
-    for key in ("text_column", "label_column", "split_column"):
-        column = getattr(cfg, key)
-        if column is not None and column not in frame.columns:
-            raise DataError(f"{url}: no column {column!r} (data_prep.{key}); its columns are "
-                            f"{list(map(str, frame.columns))}")
+    require_columns(url, frame, {f"data_prep.{key}": getattr(cfg, key)
+                                 for key in ("text_column", "label_column", "split_column")})
     if frame.empty:
         raise DataError(f"{url}: the table has no rows")
     return frame

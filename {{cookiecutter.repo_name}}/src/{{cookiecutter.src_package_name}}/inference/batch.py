@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any, NamedTuple
 
@@ -105,7 +105,6 @@ class Summary:  # pylint: disable=too-many-instance-attributes
     seconds: float = 0.0
     load_seconds: float = 0.0
     already_complete: bool = False
-    model: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -123,10 +122,6 @@ class Summary:  # pylint: disable=too-many-instance-attributes
             f"{self.errors} errors, {self.resumed} resumed from an earlier run "
             f"-> {self.output_path}"
         )
-
-    def as_dict(self) -> dict[str, Any]:
-        """The fields and the rate, for JSON."""
-        return {**asdict(self), "rate": self.rate}
 
 
 class Result(NamedTuple):
@@ -327,7 +322,7 @@ def _run_locked(settings: BatchSettings, results: ResultsFile, start: float,
     folder = None if table_format(settings.input_data_dir) else InputFolder.open(
         settings.input_data_dir)
     predictor = predictor or Predictor.load(settings.model_source)
-    summary.load_seconds, summary.model = time.perf_counter() - start, predictor.info.as_dict()
+    summary.load_seconds = time.perf_counter() - start
     version = _model_version(predictor.info)
     done: set[str] = set()
     if settings.resume:

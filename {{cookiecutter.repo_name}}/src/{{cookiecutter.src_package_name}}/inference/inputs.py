@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from ..data_prep.readers import TABLE_SUFFIXES, DataError, as_text, read_frame
+from ..data_prep.readers import TABLE_SUFFIXES, as_text, read_frame, require_columns
 from ..data_prep.review_files import (
     ReviewFileError,
     decode_review,
@@ -155,10 +155,8 @@ def table_items(url: str, text_column: str, id_column: str | None) -> Iterator[t
         When the table cannot be read or lacks a column.
     """
     frame = read_frame(url, table_format(url) or "")
-    for key, column in (("text_column", text_column), ("id_column", id_column)):
-        if column is not None and column not in frame.columns:
-            raise DataError(f"{url}: no column {column!r} (inference.{key}); its columns are "
-                            f"{list(map(str, frame.columns))}")
+    require_columns(url, frame, {"inference.text_column": text_column,
+                                 "inference.id_column": id_column})
     return _rows(url, frame, text_column, id_column)
 
 
@@ -168,7 +166,7 @@ def _rows(url: str, frame: Any, text_column: str,
     for row, (text, identity) in enumerate(zip(frame[text_column], ids, strict=True), start=1):
         fields: dict[str, Any] = {"filepath": url, "row": row}
         if id_column:
-            fields["id"] = identity.item() if hasattr(identity, "item") else identity
+            fields["id"] = identity
         yield Item(f"{url}:row {row}", fields, as_text(text)), f"row {row}"
 
 

@@ -63,14 +63,10 @@ class ResultsFile:
 
     def written_by(self, final: bool) -> str | None:
         """The ``model_version`` of the first complete record of the final or partial file."""
-        if final:
-            with self.fs.open(self.path, "rb") as handle:
-                line = handle.readline()
-        elif self.partial.exists():
-            with self.partial.open("rb") as handle:
-                line = handle.readline()
-        else:
+        if not final and not self.partial.exists():
             return None
+        with self.fs.open(self.path, "rb") if final else self.partial.open("rb") as handle:
+            line = handle.readline()
         try:
             record = json.loads(line) if line.endswith(b"\n") else None
         except ValueError:
