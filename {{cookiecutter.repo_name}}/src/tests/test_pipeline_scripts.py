@@ -99,7 +99,8 @@ def test_every_entry_script_ends_a_user_error_the_same_way(
     result = run_script(script, [a.format(tmp=tmp_path) for a in args] + hydra_dir,
                         cwd=tmp_path, timeout=180)
     assert result.returncode == 2, result.stderr[-3000:]
-    errors = [line for line in result.stderr.splitlines() if " failed: " in line]
+    output = result.stderr + result.stdout  # Hydra's own log lines go to stdout
+    errors = [line for line in output.splitlines() if " failed: " in line]
     assert len(errors) == 1 and f"{what} failed: " in errors[0] and reason in errors[0]
     assert "[ERROR]" in errors[0] or "[HYDRA]" in errors[0]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in output
