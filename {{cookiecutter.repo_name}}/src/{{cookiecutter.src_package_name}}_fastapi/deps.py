@@ -32,7 +32,8 @@ def load_predictor(settings: Settings) -> Predictor:
     Parameters
     ----------
     settings : Settings
-        Its ``PRED_MODEL_*`` fields name the model (see :mod:`.config` for precedence).
+        Its ``PRED_MODEL_*`` fields name the model (``Settings.model_source`` says which
+        one wins).
 
     Returns
     -------
