@@ -17,17 +17,17 @@ from {{ cookiecutter.src_package_name }}.sample_data import (
 def test_corpus_is_balanced_and_split() -> None:
     """200 reviews per label, 40 of each for testing, unique ids and texts, IMDB ratings."""
     reviews = load_sample_reviews()
-    counts = Counter((r.split, r.label) for r in reviews)
+    counts = Counter((r["split"], r["label"]) for r in reviews)
     assert counts == {
         ("train", "pos"): 160,
         ("train", "neg"): 160,
         ("test", "pos"): 40,
         ("test", "neg"): 40,
     }
-    assert len({r.id for r in reviews}) == len(reviews)
-    assert len({r.text for r in reviews}) == len(reviews)
-    assert all(r.rating >= 7 for r in reviews if r.label == "pos")
-    assert all(r.rating <= 4 for r in reviews if r.label == "neg")
+    assert len({r["id"] for r in reviews}) == len(reviews)
+    assert len({r["text"] for r in reviews}) == len(reviews)
+    assert all(r["rating"] >= 7 for r in reviews if r["label"] == "pos")
+    assert all(r["rating"] <= 4 for r in reviews if r["label"] == "neg")
 
 
 def test_write_sample_tree_layout(tmp_path: Path) -> None:

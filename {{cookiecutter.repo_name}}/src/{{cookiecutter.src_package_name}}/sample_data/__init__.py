@@ -23,47 +23,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ..general_utils import RAW_DATA_KIND, staged_folder
 
-__all__ = ["NEWS_TOPICS", "SampleReview", "load_sample_reviews", "write_sample_tree"]
+__all__ = ["NEWS_TOPICS", "load_sample_reviews", "write_sample_tree"]
 
 #: A three-label table: the guide's example of a problem of your own.
 NEWS_TOPICS = Path(__file__).with_name("news-topics.csv")
 
 #: Name of the file that marks a complete tree and records what it holds.
 MARKER = ".sample-corpus"
-SPLITS = ("train", "test")
-LABELS = ("pos", "neg")
-
-
-@dataclass(frozen=True)
-class SampleReview:
-    """One review of the sample corpus."""
-
-    id: int
-    split: str
-    label: str
-    rating: int
-    text: str
-
-    @property
-    def filename(self) -> str:
-        """File name in the IMDB layout: ``<id>_<rating>.txt``."""
-        return f"{self.id}_{self.rating}.txt"
 
 
 def _corpus_bytes() -> bytes:
     return resources.files(__name__).joinpath("reviews.jsonl").read_bytes()
 
 
-def load_sample_reviews() -> list[SampleReview]:
-    """Every review of the sample corpus, in file order."""
+def load_sample_reviews() -> list[dict[str, Any]]:
+    """Every review of the sample corpus (``id``, ``split``, ``label``, ``rating``, ``text``)."""
     lines = _corpus_bytes().decode("utf-8").splitlines()
-    return [SampleReview(**json.loads(line)) for line in lines if line.strip()]
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def write_sample_tree(dest: Path) -> Path:
@@ -96,11 +78,10 @@ def write_sample_tree(dest: Path) -> Path:
     if marker.is_file() and marker.read_text(encoding="utf-8").strip() == digest:
         return dest
     with staged_folder(dest, RAW_DATA_KIND) as staging:  # refuses a folder of other data
-        for split in SPLITS:
-            for label in LABELS:
-                (staging / split / label).mkdir(parents=True)
         for review in load_sample_reviews():
-            path = staging / review.split / review.label / review.filename
-            path.write_text(review.text + "\n", encoding="utf-8")
+            folder = staging / review["split"] / review["label"]
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{review['id']}_{review['rating']}.txt"  # the IMDB file names
+            (folder / name).write_text(review["text"] + "\n", encoding="utf-8")
         (staging / MARKER).write_text(digest + "\n", encoding="utf-8")
     return dest
