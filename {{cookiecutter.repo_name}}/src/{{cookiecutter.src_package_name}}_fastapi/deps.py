@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from pathlib import Path
 
 from fastapi import HTTPException, Request
 
@@ -52,9 +51,6 @@ def load_predictor(settings: Settings) -> Predictor:
     # Downloads from an artifact store would otherwise draw progress bars into the logs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
-        problem = _local_model_problem(source.uri)
-        if problem:
-            raise FileNotFoundError(problem)
         predictor = Predictor.load(source.uri)
     except Exception as error:  # pylint: disable=broad-exception-caught
         # MLflow raises many types (MlflowException, OSError, ValueError, ...); all mean
@@ -68,25 +64,9 @@ def load_predictor(settings: Settings) -> Predictor:
         ) from None
     if source.run_id and not predictor.info.run_id:
         predictor.info = dataclasses.replace(predictor.info, run_id=source.run_id)
-    LOGGER.info(
-        "Model loaded from %s=%s (run %s)",
-        source.setting,
-        redact(source.uri),
-        predictor.info.run_id,
-    )
+    LOGGER.info("Model loaded from %s=%s (run %s)", source.setting, redact(source.uri),
+                predictor.info.run_id)
     return predictor
-
-
-def _local_model_problem(uri: str) -> str | None:
-    """Why a local model folder cannot be loaded, in words MLflow does not give."""
-    if ":/" in uri:  # runs:/, models:/, gs://, file:// ...: MLflow resolves them
-        return None
-    path = Path(uri)
-    if not path.exists():
-        return "no such file or directory"
-    if path.is_dir() and not (path / "MLmodel").exists():
-        return "the folder holds no MLmodel file: not an MLflow model folder"
-    return None
 
 
 async def get_predictor(request: Request) -> Predictor:

@@ -166,6 +166,8 @@ def local_model_dir(uri: str | Path) -> Path:
     """A local folder holding the model at ``uri`` (downloaded when it is remote)."""
     text = str(uri)
     if "://" not in text and ":/" not in text:
+        if not Path(text).exists():
+            raise FileNotFoundError(f"{text}: no such file or directory")
         return Path(text)
     if text.startswith("file://"):
         return Path(text.removeprefix("file://"))
