@@ -126,7 +126,7 @@ def test_the_saved_nbsvm_is_plain_arrays_and_round_trips(tmp_path: Path) -> None
     # no second copy of the model, and nothing pickled.
     assert flavors["python_function"]["loader_module"] == model_io.PYFUNC_LOADER
     assert sorted(path.name for path in folder.iterdir()) == [
-        "MLmodel", model_io.NBSVM_FILE, "requirements.txt"]  # fmt: skip
+        "MLmodel", model_io.NBSVM_FILE]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,6 @@ project's code (:mod:`.pyfunc`), so that ``mlflow.pyfunc.load_model`` and
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import sys
@@ -77,19 +76,6 @@ def model_kind(model: Any) -> str:
     raise TypeError(f"cannot save a {type(model).__name__}: not a model of this project")
 
 
-def _requirements(kind: str) -> list[str]:
-    names = ["scikit-learn"]
-    if kind != "nbsvm":
-        names += ["torch", "transformers", "safetensors"]
-    pins = []
-    for name in names:
-        try:
-            pins.append(f"{name}=={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            pins.append(name)
-    return pins
-
-
 def save_model(  # pylint: disable=unused-argument,too-many-arguments
     model: Any,
     path: str | Path,
@@ -134,7 +120,6 @@ def save_model(  # pylint: disable=unused-argument,too-many-arguments
         config["transformer_weight"] = float(model.weight)
     mlflow_model.add_flavor(FLAVOR, **config)
     mlflow.pyfunc.add_to_model(mlflow_model, loader_module=PYFUNC_LOADER)
-    (folder / "requirements.txt").write_text("\n".join(_requirements(kind)) + "\n")
     mlflow_model.save(str(folder / "MLmodel"))
 
 
