@@ -165,7 +165,8 @@ def _tracked_run(cfg: TrainConfig) -> Iterator[Any]:
             "sparse 2**hash_bits-column features into a dense array (15.6 GiB for 500 "
             "reviews at 2**22). Params, metrics, plots, dataset and model are logged anyway."
         )
-    with tracking.tracked_run(experiment_id, cfg.as_params(), trial=_sweep_trial()) as run:
+    params = cfg.model_dump(mode="json")
+    with tracking.tracked_run(experiment_id, params, trial=_sweep_trial()) as run:
         yield run
 
 

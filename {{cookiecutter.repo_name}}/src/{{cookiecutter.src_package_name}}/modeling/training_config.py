@@ -161,10 +161,6 @@ class TrainConfig(FrozenConfig):  # pylint: disable=too-many-instance-attributes
             )
         return self
 
-    def as_params(self) -> dict[str, Any]:
-        """The section as plain values (what is logged as MLflow params)."""
-        return self.model_dump(mode="json")
-
 
 class _NbsvmTrain(TrainConfig):
     model: NbsvmConfig
