@@ -84,7 +84,7 @@ def test_each_run_keeps_its_records_in_its_own_hydra_log_file(tmp_path: Path) ->
          "Tuning", "No processed dataset"),
         ("batch_inferencing.py", ["inference.model_path={tmp}/absent",
                                   "inference.input_data_dir={tmp}"], "Batch inference",
-         "no MLmodel"),
+         "no such file or directory"),
     ],
 )
 def test_every_entry_script_ends_a_user_error_the_same_way(
