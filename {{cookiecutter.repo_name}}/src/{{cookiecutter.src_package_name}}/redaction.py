@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from typing import Any
 
 MASK = "***"
@@ -39,10 +38,6 @@ def redact(text: str) -> str:
     return _FRAGMENT.sub(lambda m: f"{m.group('keep')}#{MASK}", text)
 
 
-_LOCK = threading.Lock()
-_FACTORIES: set[int] = set()
-
-
 def redact_secrets_in_logs() -> None:
     """Redact URL secrets from every log record this process creates, whatever its logger.
 
@@ -50,19 +45,16 @@ def redact_secrets_in_logs() -> None:
     Hydra does for each job, and covers libraries that log URLs themselves (the
     Optuna sweeper logs its storage URL). Installing it twice is a no-op.
     """
-    with _LOCK:
-        current = logging.getLogRecordFactory()
-        if id(current) in _FACTORIES:
-            return
+    current = logging.getLogRecordFactory()
+    if getattr(current, "redacts", False):
+        return
 
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = current(*args, **kwargs)
-            message = record.getMessage()
-            if "://" in message:
-                cleaned = redact(message)
-                if cleaned != message:
-                    record.msg, record.args = cleaned, None
-            return record
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        message = record.getMessage()
+        if "://" in message and (cleaned := redact(message)) != message:
+            record.msg, record.args = cleaned, None
+        return record
 
-        _FACTORIES.add(id(factory))
-        logging.setLogRecordFactory(factory)
+    factory.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

@@ -26,10 +26,10 @@ crowns nothing, and ends the parent run KILLED.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import mlflow
@@ -44,7 +44,7 @@ from ..redaction import redact_secrets_in_logs
 from . import tracking
 from .evaluation import close_figures, evaluate, evaluation_figures
 from .predictor import Predictor
-from .stop_signals import StopSignals, stop_signal
+from .stop_signals import stop_signal, stop_signals
 from .training_config import TrainConfig, train_config
 
 LOGGER = logging.getLogger(__name__)
@@ -128,17 +128,6 @@ def _test_metrics_once(train: TrainConfig, run: Any, parent_run_id: str) -> dict
     return evaluation.metrics
 
 
-@dataclass(frozen=True)
-class ChampionDecision:
-    """Whether the sweep's best model took the ``champion`` alias, and why."""
-
-    promoted: bool
-    reason: str
-    version: str
-    previous_version: str | None
-    previous_objective: float | None
-
-
 def _current_champion(client: Any, name: str) -> Any | None:
     try:
         return client.get_model_version_by_alias(name, tracking.CHAMPION_ALIAS)
@@ -163,31 +152,45 @@ def _compare(
                    f"(version {current.version})")
 
 
-def promote_if_better(train: TrainConfig, run: Any, force: bool = False) -> ChampionDecision:
+def promote_if_better(
+    train: TrainConfig, run: Any, parent_run_id: str, force: bool = False
+) -> None:
     """Register the best trial as ``challenger``; move ``champion`` only if it is better.
 
     Better means a higher ``train.objective_metric`` than the run of the current
-    champion version, the same objective the sweep maximised.
+    champion version, the same objective the sweep maximised. The decision is
+    logged and recorded on the parent run (tags ``champion_decision``,
+    ``champion_reason``, ``challenger_version``; metric ``champion_previous_<metric>``).
     """
     client = mlflow.MlflowClient()
     name, metric = train.registered_model_name, train.objective_metric
-    objective = float(run.data.metrics[metric])
     current = _current_champion(client, name)
+    previous = client.get_run(current.run_id).data.metrics.get(metric) if current else None
     if current is not None and current.run_id == run.info.run_id:
-        return ChampionDecision(False, "already the champion", str(current.version),
-                                str(current.version), objective)
-    current_objective = (
-        client.get_run(current.run_id).data.metrics.get(metric) if current is not None else None
-    )
-    promoted, reason = _compare(metric, objective, current, current_objective, force)
-    model_uri = run.data.tags.get(tracking.MODEL_URI_TAG, f"runs:/{run.info.run_id}/model")
-    version = tracking.register_model(model_uri, name, CHALLENGER_ALIAS)
+        promoted, reason, version = False, "already the champion", str(current.version)
+    else:
+        promoted, reason = _compare(metric, float(run.data.metrics[metric]), current, previous,
+                                    force)
+        model_uri = run.data.tags.get(tracking.MODEL_URI_TAG, f"runs:/{run.info.run_id}/model")
+        version = tracking.register_model(model_uri, name, CHALLENGER_ALIAS)
+        if promoted:
+            client.set_registered_model_alias(name, tracking.CHAMPION_ALIAS, version)
+    decision = {"champion_decision": "promoted" if promoted else "kept",
+                "champion_reason": reason, "challenger_version": version}
+    for key, value in decision.items():
+        client.set_tag(parent_run_id, key, value)
+    if previous is not None:
+        client.log_metric(parent_run_id, f"champion_previous_{metric}", previous)
     if promoted:
-        client.set_registered_model_alias(name, tracking.CHAMPION_ALIAS, version)
-    return ChampionDecision(
-        promoted, reason, version,
-        str(current.version) if current is not None else None, current_objective,
-    )
+        LOGGER.info("Champion: models:/%s@%s is now version %s (%s).",
+                    name, tracking.CHAMPION_ALIAS, version, reason)
+    else:
+        LOGGER.warning(
+            "Champion kept: models:/%s@%s stays version %s: %s. The sweep's best is version %s "
+            "(models:/%s@%s); promote it by hand or rerun with hptuning.force_champion=true.",
+            name, tracking.CHAMPION_ALIAS, current.version if current else None, reason,
+            version, name, CHALLENGER_ALIAS,
+        )
 
 
 def crown_champion(
@@ -203,28 +206,12 @@ def crown_champion(
         LOGGER.warning("No trial of parent run %s finished: no champion.", parent_run_id)
         return None
     test_metrics = _test_metrics_once(train, run, parent_run_id)
-    tests = ", ".join(f"{k}={v:.4f}" for k, v in test_metrics.items())
-    decision = promote_if_better(train, run, force)
-    name = train.registered_model_name
+    LOGGER.info("Best trial %s: %s", run.info.run_id,
+                ", ".join(f"{k}={v:.4f}" for k, v in test_metrics.items()) or "not tested")
     client = mlflow.MlflowClient()
     client.set_tag(parent_run_id, "best_run_id", run.info.run_id)
     client.log_metric(parent_run_id, f"best_{metric}", run.data.metrics[metric])
-    client.set_tag(parent_run_id, "champion_decision", "promoted" if decision.promoted else "kept")
-    client.set_tag(parent_run_id, "champion_reason", decision.reason)
-    client.set_tag(parent_run_id, "challenger_version", decision.version)
-    if decision.previous_objective is not None:
-        client.log_metric(parent_run_id, f"champion_previous_{metric}", decision.previous_objective)
-    if decision.promoted:
-        LOGGER.info("Champion: models:/%s@%s is now version %s (%s; test: %s).",
-                    name, tracking.CHAMPION_ALIAS, decision.version, decision.reason,
-                    tests or "none")
-    else:
-        LOGGER.warning(
-            "Champion kept: models:/%s@%s stays version %s: %s. The sweep's best is version %s "
-            "(models:/%s@%s); promote it by hand or rerun with hptuning.force_champion=true.",
-            name, tracking.CHAMPION_ALIAS, decision.previous_version, decision.reason,
-            decision.version, name, CHALLENGER_ALIAS,
-        )
+    promote_if_better(train, run, parent_run_id, force)
     return run
 
 
@@ -253,9 +240,9 @@ def finish_sweep(
     try:
         best = crown_champion(train, experiment_id, parent_run_id, force)
     except Exception:
-        tracking.end_parent_run(parent_run_id, "FAILED")
+        mlflow.MlflowClient().set_terminated(parent_run_id, "FAILED")
         raise
-    tracking.end_parent_run(parent_run_id, "FINISHED" if best else "FAILED")
+    mlflow.MlflowClient().set_terminated(parent_run_id, "FINISHED" if best else "FAILED")
     if best is not None:
         LOGGER.info("Sweep finished: parent run %s, best trial %s (%s=%.4f). See it with: "
                     "mlflow ui --backend-store-uri %s", parent_run_id, best.info.run_id,
@@ -272,12 +259,12 @@ class HptuningCallback(Callback):
         self.settings: HptuningSettings | None = None
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
-        self._signals = StopSignals()
+        self._signals = contextlib.ExitStack()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Read the settings; find the parent run, or create it unless this is a worker."""
         redact_secrets_in_logs()  # the sweeper logs its storage URL
-        self._signals.install()
+        self._signals.enter_context(stop_signals())
         with exit_on_user_error("Tuning"):  # e.g. no dataset, the tracking server down
             self.settings = hptuning_settings(config)
             self.train = train_config(config.train)
@@ -312,11 +299,11 @@ class HptuningCallback(Callback):
                             "parent run %s.", self.parent_run_id)
             elif stopped_by:
                 with tracking.short_retries():
-                    tracking.end_parent_run(self.parent_run_id, "KILLED")
+                    mlflow.MlflowClient().set_terminated(self.parent_run_id, "KILLED")
                 LOGGER.warning("Parent run %s ended KILLED (%s): no champion crowned.",
                                self.parent_run_id, stopped_by)
             else:
                 finish_sweep(self.train, self.experiment_id, self.parent_run_id,
                              self.settings.force_champion)
         finally:
-            self._signals.restore()
+            self._signals.close()

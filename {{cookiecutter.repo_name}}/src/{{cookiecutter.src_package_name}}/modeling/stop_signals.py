@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+
+#: The signal (``SIGTERM``, ``SIGINT``) that is stopping this process, once one came.
+_RECEIVED: list[str] = []
 
 
 class Terminated(SystemExit):
@@ -15,8 +19,20 @@ class Terminated(SystemExit):
         super().__init__(128 + signal.SIGTERM)
 
 
-class StopSignals:
-    """Turn SIGTERM and SIGINT into exceptions while installed, and remember which came.
+def _handle(signum: int, frame: FrameType | None) -> None:
+    del frame
+    first = not _RECEIVED
+    if first:
+        _RECEIVED.append(signal.Signals(signum).name)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    if first:
+        raise Terminated()
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into exceptions inside the block, and remember which came.
 
     SIGTERM raises :class:`Terminated` (a ``SystemExit``), SIGINT raises
     ``KeyboardInterrupt``, so ``with`` blocks and ``finally`` clauses run and
@@ -26,50 +42,21 @@ class StopSignals:
     clean-up runs to its end; SIGKILL still forces); a second Ctrl-C interrupts
     the clean-up. A signal already ignored (SIGINT in a background job of a
     script) stays ignored. Handlers exist only in the main thread; elsewhere
-    this does nothing. Installs nest: each restores what it found.
+    this does nothing. Blocks nest: each restores what it found.
     """
-
-    received: str | None = None
-
-    def __init__(self) -> None:
-        self._previous: dict[int, Any] = {}
-
-    @classmethod
-    def _handle(cls, signum: int, frame: FrameType | None) -> None:
-        del frame
-        first = cls.received is None
-        if first:
-            cls.received = signal.Signals(signum).name
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        if first:
-            raise Terminated()
-
-    def install(self) -> StopSignals:
-        """Install the handlers (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(signum)
-            if previous is signal.SIG_IGN:
-                continue
-            self._previous[signum] = previous
-            signal.signal(signum, self._handle)
-        return self
-
-    def restore(self) -> None:
-        """Put back the handlers found by :meth:`install`."""
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
-        self._previous.clear()
-
-    def __enter__(self) -> StopSignals:
-        return self.install()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.restore()
+    main = threading.current_thread() is threading.main_thread()
+    found = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    previous = {signum: handler for signum, handler in found.items()
+                if main and handler is not signal.SIG_IGN}  # fmt: skip
+    for signum in previous:
+        signal.signal(signum, _handle)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def stop_signal() -> str | None:
     """Name of the signal (``SIGTERM``, ``SIGINT``) that is stopping this process, if any."""
-    return StopSignals.received
+    return _RECEIVED[0] if _RECEIVED else None

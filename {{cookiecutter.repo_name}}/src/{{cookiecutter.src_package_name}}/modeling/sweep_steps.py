@@ -27,6 +27,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+import mlflow
 import optuna
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -89,7 +90,7 @@ def finish(config: DictConfig, cancel: bool = False) -> str:
                          f"{train.mlflow_exp_name!r}: did the start step run with this tag?")
     if cancel:
         with tracking.short_retries():
-            tracking.end_parent_run(parent, "KILLED")
+            mlflow.MlflowClient().set_terminated(parent, "KILLED")
         return f"Parent run {parent} ended KILLED: no champion crowned."
     force = hptuning.hptuning_settings(config).force_champion
     if hptuning.finish_sweep(train, experiment_id, parent, force) is None:

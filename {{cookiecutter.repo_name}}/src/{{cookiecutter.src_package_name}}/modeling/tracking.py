@@ -7,7 +7,7 @@ and ``MLFLOW_TRACKING_PASSWORD`` itself.
 
 Runs always end. :func:`tracked_run` ends its run FINISHED, FAILED, or KILLED
 when SIGTERM (pod eviction, ``kill``) or Ctrl-C stops the process
-(:class:`.stop_signals.StopSignals`). When the tracking server is gone mid-run,
+(:func:`.stop_signals.stop_signals`). When the tracking server is gone mid-run,
 :func:`keep_model_if_logging_fails` saves the trained model locally and logs
 where. URL secrets are redacted from log records, params and tags
 (:func:`..redaction.redact`).
@@ -15,12 +15,9 @@ where. URL secrets are redacted from log records, params and tags
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import os
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -30,11 +27,12 @@ from unittest import mock
 import mlflow
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
-from mlflow.entities import Dataset, DatasetInput, InputTag, RunStatus
+from mlflow.entities import Dataset, DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from ..redaction import redact, redact_secrets_in_logs
-from .stop_signals import StopSignals, Terminated, stop_signal
+from .stop_signals import Terminated, stop_signal, stop_signals
 
 LOGGER = logging.getLogger(__name__)
 
@@ -56,29 +54,20 @@ class TrackingServerUnreachableError(ConnectionError):
     """The configured MLflow tracking server does not answer."""
 
 
-def short_retries(
-    max_retries: int = 1, timeout: int = 10
-) -> contextlib.AbstractContextManager[Any]:
-    """Bound MLflow's HTTP retries (7 with backoff, about 4 minutes by default) for a block.
+#: MLflow's HTTP settings for calls that must not hang: one retry, 10 s (instead of 7
+#: retries with backoff, about 4 minutes).
+SHORT_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}  # fmt: skip
 
-    Used for the calls that end a run: when the server is gone they fail in
-    seconds instead of holding a stopping pod past its grace period. The
-    environment is restored after the block (``patch.dict``, from the standard library).
+
+def short_retries() -> contextlib.AbstractContextManager[Any]:
+    """Apply :data:`SHORT_RETRIES` for a block; the environment is restored after it.
+
+    Used for the first call to a tracking server and the calls that end a run: when
+    the server is gone they fail in seconds instead of holding a stopping pod past
+    its grace period.
     """
-    return mock.patch.dict(os.environ, {
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(max_retries),
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout),
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    })  # fmt: skip
-
-
-def end_status(error: BaseException | None) -> str:
-    """MLflow status for a block that ended with ``error``: FINISHED, KILLED or FAILED."""
-    if error is None:
-        return RunStatus.to_string(RunStatus.FINISHED)
-    if isinstance(error, (KeyboardInterrupt, Terminated)):
-        return RunStatus.to_string(RunStatus.KILLED)
-    return RunStatus.to_string(RunStatus.FAILED)
+    return mock.patch.dict(os.environ, SHORT_RETRIES)
 
 
 @contextlib.contextmanager
@@ -100,17 +89,20 @@ def tracked_run(
     if trial and hptuning_tag:
         parent = find_parent_run(experiment_id, hptuning_tag)
         tags[RUN_ROLE_TAG] = TRIAL_ROLE
-    with StopSignals():
+    with stop_signals():
         run = mlflow.start_run(experiment_id=experiment_id, parent_run_id=parent, tags=tags)
-        error: BaseException | None = None
+        status = "FINISHED"
         try:
             mlflow.log_params(flatten(params))
             yield run
-        except BaseException as raised:
-            error = raised
+        except (KeyboardInterrupt, Terminated):
+            status = "KILLED"
+            raise
+        except BaseException:
+            status = "FAILED"
             raise
         finally:
-            _end_active_run(run.info.run_id, end_status(error))
+            _end_active_run(run.info.run_id, status)
 
 
 def _end_active_run(run_id: str, status: str) -> None:
@@ -126,7 +118,7 @@ def _end_active_run(run_id: str, status: str) -> None:
                 "It stays RUNNING there.", run_id, status, error,
             )
             return
-    if status != RunStatus.to_string(RunStatus.FINISHED):
+    if status != "FINISHED":
         LOGGER.warning("MLflow run %s ended %s%s.", run_id, status,
                        f" ({stop_signal()} received)" if stop_signal() else "")
 
@@ -165,11 +157,12 @@ def keep_model_if_logging_fails(save: Callable[[Path], None], folder: Path) -> I
     try:
         yield
     except Exception as error:
-        saved = _try_save(save, folder)
-        if not saved:
-            LOGGER.error("Logging to MLflow failed (%s) and the model could not be saved to %s: "
-                         "the trained model is lost.", error, folder)
-            raise
+        try:
+            save(folder)
+        except Exception as failure:  # pylint: disable=broad-exception-caught
+            LOGGER.error("Logging to MLflow failed (%s) and saving the model to %s failed too "
+                         "(%s): the trained model is lost.", error, folder, failure)
+            raise error from None
         LOGGER.error(
             "Logging to MLflow failed (%s). The trained model is saved at %s (MLflow model "
             "format): load it from there, or log it again when the tracking server is back.",
@@ -179,54 +172,8 @@ def keep_model_if_logging_fails(save: Callable[[Path], None], folder: Path) -> I
         raise
 
 
-def _try_save(save: Callable[[Path], None], folder: Path) -> bool:
-    try:
-        save(folder)
-    except Exception as error:  # pylint: disable=broad-exception-caught
-        LOGGER.error("Saving the model to %s failed: %s", folder, error)
-        return False
-    return True
-
-
-def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, with a clear message, when an HTTP tracking server is down.
-
-    MLflow's own client retries for minutes before giving up; this asks the
-    server's ``/health`` endpoint once. Non-HTTP stores are not checked.
-
-    Raises
-    ------
-    TrackingServerUnreachableError
-        When the server cannot be reached or answers with an error.
-    """
-    if not uri.startswith(("http://", "https://")):
-        return
-    request = urllib.request.Request(uri.rstrip("/") + "/health")
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    if user:
-        secret = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
-        request.add_header("Authorization", "Basic " + base64.b64encode(secret).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-    except (urllib.error.URLError, OSError) as error:
-        raise TrackingServerUnreachableError(
-            f"MLflow tracking server {uri} is unreachable ({getattr(error, 'reason', error)}). "
-            "Start it or fix train.mlflow_tracking_uri (e.g. sqlite:///mlflow.db for the "
-            "embedded store, or train.setup_mlflow=false to train without tracking). "
-            "Nothing was trained or written."
-        ) from error
-
-
-def _artifact_uri(location: str | None) -> str | None:
-    """Turn a local folder into a ``file://`` URI; keep URIs and ``None`` as they are."""
-    if location is None or "://" in location:
-        return location
-    return Path(location).resolve().as_uri()
-
-
 def configure_tracking(uri: str, experiment_name: str, artifact_location: str | None) -> str:
-    """Point MLflow at the store and select (or create) the experiment.
+    """Point MLflow at the store and select (or create) the experiment; return its id.
 
     Parameters
     ----------
@@ -236,36 +183,38 @@ def configure_tracking(uri: str, experiment_name: str, artifact_location: str | 
         Created on first use.
     artifact_location : str or None
         Artifact root of a new experiment (a local folder or a URI such as
-        ``gs://bucket/path``); ``None`` lets the tracking server decide.
+        ``gs://bucket/path``); ``None`` lets the tracking server decide. A local
+        folder (the default mlartifacts) only applies to local stores: with a
+        tracking server the server's own artifact root (e.g. gs://...) is used.
 
-    Returns
-    -------
-    str
-        The experiment id.
-
-    Notes
-    -----
-    A plain local artifact_location (the default mlartifacts) only
-    applies to local stores; with a tracking server it is ignored so that the
-    server's own artifact root (e.g. gs://...) is used.
+    Raises
+    ------
+    TrackingServerUnreachableError
+        When a tracking server does not answer (in seconds, not after MLflow's
+        minutes of retries), before anything is written.
     """
     os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"  # models load without pickle
-    if uri.startswith(("http://", "https://")) and artifact_location and (
-        "://" not in artifact_location
-    ):
-        artifact_location = None
-    check_tracking_server(uri)
+    if artifact_location and "://" not in artifact_location:  # a local folder
+        server = uri.startswith(("http://", "https://"))
+        artifact_location = None if server else Path(artifact_location).resolve().as_uri()
     mlflow.set_tracking_uri(uri)
-    return _select_experiment(experiment_name, artifact_location)
-
-
-def _select_experiment(experiment_name: str, artifact_location: str | None) -> str:
-    """Get or create the experiment and make it the active one."""
     client = mlflow.MlflowClient()
-    experiment = client.get_experiment_by_name(experiment_name)
+    try:
+        with short_retries():
+            experiment = client.get_experiment_by_name(experiment_name)
+    except MlflowException as error:
+        # MLflow raises it while handling the HTTP client's error (an OSError) when no
+        # answer came; an answer (e.g. credentials refused) keeps MLflow's own message.
+        if not isinstance(error.__context__, OSError):
+            raise
+        raise TrackingServerUnreachableError(
+            f"MLflow tracking server {redact(uri)} is unreachable ({error}). Start it or fix "
+            "train.mlflow_tracking_uri (e.g. sqlite:///mlflow.db for the embedded store, or "
+            "train.setup_mlflow=false to train without tracking). Nothing was trained or written."
+        ) from error
     experiment_id = (
         experiment.experiment_id if experiment is not None
-        else client.create_experiment(experiment_name, _artifact_uri(artifact_location))
+        else client.create_experiment(experiment_name, artifact_location)
     )  # fmt: skip
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
@@ -288,23 +237,16 @@ def run_tags(hptuning_tag: str | None = None) -> dict[str, str]:
 
     (MLflow itself records the Git commit, ``mlflow.source.git.commit``.)
     """
-    tags: dict[str, str] = {}
-    polyaxon_run = os.environ.get("POLYAXON_RUN_UUID")
-    if polyaxon_run:
-        tags["polyaxon_run_uuid"] = polyaxon_run
-    if hptuning_tag:
-        tags[HPTUNING_TAG] = hptuning_tag
-    return {key: redact(value) for key, value in tags.items()}
-
-
-def _parent_filter(hptuning_tag: str) -> str:
-    return f"tags.{HPTUNING_TAG} = '{hptuning_tag}' and tags.{RUN_ROLE_TAG} = '{PARENT_ROLE}'"
+    tags = {"polyaxon_run_uuid": os.environ.get("POLYAXON_RUN_UUID"), HPTUNING_TAG: hptuning_tag}
+    return {key: redact(value) for key, value in tags.items() if value}
 
 
 def find_parent_run(experiment_id: str, hptuning_tag: str) -> str | None:
     """Id of the parent run of the sweep tagged ``hptuning_tag``, if there is one."""
     runs = mlflow.MlflowClient().search_runs(
-        [experiment_id], _parent_filter(hptuning_tag), order_by=["attributes.start_time ASC"]
+        [experiment_id],
+        f"tags.{HPTUNING_TAG} = '{hptuning_tag}' and tags.{RUN_ROLE_TAG} = '{PARENT_ROLE}'",
+        order_by=["attributes.start_time ASC"],
     )
     return runs[0].info.run_id if runs else None
 
@@ -317,11 +259,6 @@ def create_parent_run(experiment_id: str, hptuning_tag: str) -> str:
         run_name=f"hptuning-{hptuning_tag}",
     )
     return run.info.run_id
-
-
-def end_parent_run(run_id: str, status: str = RunStatus.to_string(RunStatus.FINISHED)) -> None:
-    """Mark a sweep's parent run as ended."""
-    mlflow.MlflowClient().set_terminated(run_id, status)
 
 
 def register_model(model_uri: str, name: str, alias: str | None = None) -> str:

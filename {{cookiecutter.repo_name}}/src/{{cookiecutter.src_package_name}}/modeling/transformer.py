@@ -173,13 +173,10 @@ def collate(
     sequences: Sequence[Sequence[int]], pad_id: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad to the longest sequence: input ids and attention mask."""
-    width = max(len(seq) for seq in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    return ids, mask
+    rows = [torch.as_tensor(seq, dtype=torch.long) for seq in sequences]
+    ids = nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=pad_id)
+    lengths = torch.tensor([len(row) for row in rows])
+    return ids, (torch.arange(ids.shape[1]) < lengths[:, None]).long()
 
 
 class ClassifierNetwork(nn.Module):
@@ -228,23 +225,6 @@ class TransformerModel:
         """bf16 autocast on CUDA; a no-op on the CPU."""
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
-    @torch.inference_mode()
-    def predict_proba_encoded(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-        """Label probabilities of already encoded texts, in batches sorted by length."""
-        result = np.empty((len(sequences), self.network.head.out_features), dtype=np.float64)
-        if not sequences:
-            return result
-        self.network.eval()
-        order = np.argsort([len(seq) for seq in sequences], kind="stable")
-        size = self.settings.eval_batch_size
-        for start in range(0, len(order), size):
-            rows = order[start : start + size]
-            ids, mask = collate([sequences[i] for i in rows], self.tokenizer.pad_token_id)
-            with self.autocast():
-                logits = self.network(ids.to(self.device), mask.to(self.device))
-            result[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        return result
-
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Label probabilities of cleaned texts."""
         return self.score_batch(self.prepare_batch(texts))
@@ -260,9 +240,25 @@ class TransformerModel:
             for ids in encode(self.tokenizer, list(texts), self.settings)
         ]
 
-    def score_batch(self, prepared: Sequence[Sequence[int]]) -> np.ndarray:
-        """The device half of :meth:`predict_proba`: probabilities of prepared ids."""
-        return self.predict_proba_encoded(prepared)
+    @torch.inference_mode()
+    def score_batch(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+        """The device half of :meth:`predict_proba`: label probabilities of prepared ids.
+
+        Batches are sorted by length.
+        """
+        result = np.empty((len(sequences), self.network.head.out_features), dtype=np.float64)
+        if not sequences:
+            return result
+        self.network.eval()
+        order = np.argsort([len(seq) for seq in sequences], kind="stable")
+        size = self.settings.eval_batch_size
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            ids, mask = collate([sequences[i] for i in rows], self.tokenizer.pad_token_id)
+            with self.autocast():
+                logits = self.network(ids.to(self.device), mask.to(self.device))
+            result[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return result
 
     def save(self, folder: Path) -> None:
         """Write safetensors weights, tokenizer files and settings (no pickle) to ``folder``."""
@@ -390,7 +386,7 @@ def train_encoded(  # pylint: disable=too-many-arguments
         losses = _train_epoch(model, [train_ids[i] for i in order], targets[order], cfg,
                               (optimizer, scheduler), f"epoch {epoch}/{cfg.epochs}")
         steps += len(losses)
-        probabilities = model.predict_proba_encoded(val_ids)
+        probabilities = model.score_batch(val_ids)
         metrics = _epoch_metrics(losses, probabilities, np.asarray(val_codes))
         metrics["epoch_seconds"] = time.perf_counter() - tick
         LOGGER.info("Epoch %d: %s", epoch, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
