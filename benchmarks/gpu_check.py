@@ -166,10 +166,10 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
     sync()
     train_seconds = time.perf_counter() - tick
 
-    model.predict_proba_encoded(test_ids[:64])  # warm-up
+    model.score_batch(test_ids[:64])  # warm-up
     sync()
     tick = time.perf_counter()
-    probabilities = model.predict_proba_encoded(test_ids)[:, 1]
+    probabilities = model.score_batch(test_ids)[:, 1]
     sync()
     score_seconds = time.perf_counter() - tick
     accuracy = float(np.mean((probabilities >= 0.5).astype(int) == test_labels))
