@@ -261,6 +261,24 @@ def test_training_container_logs_and_registers(trained: str, mlflow_server: str)
     assert metrics, run
 
 
+def test_training_without_tracking_keeps_its_model_on_the_volume(
+    built: Built, processed: Path, tmp_path: Path
+) -> None:
+    """SETUP_MLFLOW=false: the model goes to MODEL_DIR (the training specs' input, a folder on
+    the persistent volume), not to the container's disk that goes with it."""
+    volume = tmp_path / "polyaxon-v1-data"
+    volume.mkdir()
+    os.chown(volume, 2222, 2222)
+    command = guide_run(built, "-model-training.Dockerfile", 0)
+    line = docker_guide.for_test(
+        command, name=container_name("train-untracked"), values={"<EXPERIMENT_NAME>": EXPERIMENT},
+        extra_options=f"-v {volume}:/polyaxon-v1-data -e SETUP_MLFLOW=false "
+                      "-e MODEL_DIR=/polyaxon-v1-data/models/model",
+    )
+    sh(line, cwd=built.project, timeout=1200)
+    assert (volume / "models" / "model" / "MLmodel").is_file(), sorted(volume.rglob("*"))
+
+
 @pytest.fixture(scope="module")
 def tuned(built: Built, processed: Path, mlflow_server: str, databases: dict[str, str]) -> str:
     """The guide's tuning container: two workers on one study, then one champion; the tag."""

@@ -6,6 +6,8 @@
 #   PYTHON               interpreter (default: python)
 #   INPUT_DATA_DIR       processed dataset to train on (train.data_path)
 #   SETUP_MLFLOW         true/false (train.setup_mlflow)
+#   MODEL_DIR            where the model is saved when SETUP_MLFLOW is false
+#                        (train.local_model_dir); in a job, a folder on the persistent volume
 #   MLFLOW_AUTOLOG       true/false (train.mlflow_autolog)
 #   MLFLOW_TRACKING_URI  tracking server or local store (train.mlflow_tracking_uri reads it from
 #                        the environment, so it is not put on the command line either)
@@ -24,6 +26,7 @@ cd "${WORKING_DIR:-$(dirname "$0")/..}"
 overrides=()
 [[ -n "${INPUT_DATA_DIR:-}" ]] && overrides+=("train.data_path=${INPUT_DATA_DIR}")
 [[ -n "${SETUP_MLFLOW:-}" ]] && overrides+=("train.setup_mlflow=${SETUP_MLFLOW,,}")
+[[ -n "${MODEL_DIR:-}" ]] && overrides+=("train.local_model_dir=${MODEL_DIR}")
 [[ -n "${MLFLOW_AUTOLOG:-}" ]] && overrides+=("train.mlflow_autolog=${MLFLOW_AUTOLOG,,}")
 [[ -n "${MLFLOW_EXP_NAME:-}" ]] && overrides+=("train.mlflow_exp_name=${MLFLOW_EXP_NAME}")
 
