@@ -9,6 +9,9 @@ preceded by an HTML comment is a step the tests know about.
   stopped by its process id when the session ends.
 - ``<!-- guide-test: setup -->``: installation steps; the tests have already
   done them (the ``project_venv`` fixture), so they are not run.
+- ``<!-- guide-test: suite -->``: the project's test suite, run on the same bake and
+  venv by ``test_baked_project.py`` (which checks the command is the same), so not a
+  second time here (it is the longest step: about ten minutes on two cores).
 
 Blocks without a marker need a cluster, a cloud account or Docker and are
 never run; the file paths they name are checked to exist instead.
@@ -26,7 +29,7 @@ MARKED_BLOCK = re.compile(
     re.DOTALL,
 )
 ANY_MARKER = re.compile(r"<!-- guide-test:.*?-->")
-KINDS = {"local", "server", "setup"}
+KINDS = {"local", "server", "setup", "suite"}
 #: Paths of project files (conf/local/ holds files the user writes, so it is left out).
 NAMED_FILE = re.compile(
     r"(?<![\w/.$-])(?!conf/local/)((?:docker|scripts|aisg-context|conf|src|docs)/[\w./-]*?"
@@ -97,7 +100,7 @@ def session_script(
         "}",
     ]
     for number, block in enumerate(blocks, 1):
-        if block.kind == "setup":
+        if block.kind in ("setup", "suite"):
             continue
         body = localise(block.body, port, second_port)
         script = state_dir / f"block-{number}.sh"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from guide import marked_blocks
 from helpers import bake, run
 
 pytestmark = pytest.mark.slow
@@ -42,7 +43,12 @@ def test_unexpected_skips_are_found() -> None:
 
 
 def test_project_tests_pass(baked_default: Path, project_venv: Path) -> None:
-    """The whole baked suite passes under CI=true and skips nothing unexpected."""
+    """The whole baked suite passes under CI=true and skips nothing unexpected.
+
+    This is the guide's ``suite`` step (its ``pytest``), which the guide test leaves to it.
+    """
+    readme = (baked_default / "README.md").read_text(encoding="utf-8")
+    assert [b.body.strip() for b in marked_blocks(readme) if b.kind == "suite"] == ["pytest"]
     result = run(
         [project_venv / "pytest", "-q", "-rs", "-p", "no:cacheprovider"],
         cwd=baked_default, env={"CI": "true"}, timeout=1800,

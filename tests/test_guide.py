@@ -29,7 +29,6 @@ ROOT_FILE = re.compile(
 )
 #: The stages a reader must be able to run on a laptop, each in some local block.
 REQUIRED_LOCAL_COMMANDS = [
-    "pytest",
     "python src/get_data.py --source sample --dest data/raw/sample",
     "python src/process_data.py",
     "python src/train_model.py",
@@ -55,6 +54,8 @@ def test_markers_are_well_formed(readme: str) -> None:
     local = "\n".join(b.body for b in blocks if b.kind == "local")
     missing = [cmd for cmd in REQUIRED_LOCAL_COMMANDS if cmd not in local]
     assert missing == [], "guide steps without a guide-test: local block"
+    # The test suite is the one step run elsewhere (test_baked_project.py), on the same bake.
+    assert [b.body.strip() for b in blocks if b.kind == "suite"] == ["pytest"]
     servers = [b for b in blocks if b.kind == "server"]
     assert len(servers) == 2 and all("gunicorn" in server.body for server in servers)
     # The guide's server, then the "Make it yours" one beside it.
