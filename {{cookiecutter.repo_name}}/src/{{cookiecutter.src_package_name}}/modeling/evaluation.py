@@ -21,9 +21,6 @@ from sklearn import metrics
 
 from .predictor import Predictor
 
-#: Probabilities are clipped this far from 0 for the log loss.
-_EPS = 1e-15
-
 
 class Evaluation(NamedTuple):
     """A split's metrics, and what its plots are drawn from."""
@@ -69,13 +66,12 @@ def evaluate(
     probabilities = predictor.predict_proba(list(texts))
     predicted = predictor.rule.codes(probabilities)
     k = len(predictor.labels)
-    chosen = probabilities[np.arange(len(codes)), codes]
     values = {
         "accuracy": float(metrics.accuracy_score(codes, predicted)),
         "macro_f1": float(metrics.f1_score(codes, predicted, average="macro",
                                            labels=list(range(k)), zero_division=0)),
         "roc_auc": _roc_auc(codes, probabilities, _positive(predictor)),
-        "log_loss": float(-np.mean(np.log(np.clip(chosen, _EPS, 1.0)))),
+        "log_loss": float(metrics.log_loss(codes, probabilities, labels=list(range(k)))),
     }
     return Evaluation(prefix, {f"{prefix}_{name}": v for name, v in values.items()},
                       codes, probabilities, predicted)
