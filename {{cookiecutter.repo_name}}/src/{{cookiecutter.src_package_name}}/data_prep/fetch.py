@@ -104,13 +104,7 @@ def _open_source(source: str) -> Iterator[tuple[BinaryIO, int | None]]:
         yield handle, fs.size(path)
 
 
-def download(
-    source: str,
-    target: Path,
-    checksum: str | None,
-    progress: bool = True,
-    max_bytes: int = MAX_DOWNLOAD_BYTES,
-) -> str:
+def download(source: str, target: Path, checksum: str | None, progress: bool = True) -> str:
     """Copy ``source`` to the local file ``target``, verifying its checksum and size.
 
     Returns
@@ -121,8 +115,10 @@ def download(
     Raises
     ------
     FetchError
-        On a checksum mismatch or when the source holds more than ``max_bytes``.
+        On a checksum mismatch or when the source holds more than
+        :data:`MAX_DOWNLOAD_BYTES`.
     """
+    max_bytes = MAX_DOWNLOAD_BYTES
     hasher, expected = _hasher(checksum)
     sha256 = hashlib.sha256()
     copied = 0
@@ -172,23 +168,18 @@ def check_tar_support() -> None:
         )
 
 
-def extract(
-    archive: Path,
-    folder: Path,
-    progress: bool = True,
-    max_members: int = MAX_MEMBERS,
-    max_bytes: int = MAX_EXTRACTED_BYTES,
-) -> None:
+def extract(archive: Path, folder: Path, progress: bool = True) -> None:
     """Extract a tar archive safely: tar's data filter, no links, bounded size and count.
 
     Raises
     ------
     FetchError
         For a link, a member the data filter refuses (absolute, ``..``, special
-        file), more than ``max_members`` members or ``max_bytes`` bytes, or a
-        corrupt archive.
+        file), more than :data:`MAX_MEMBERS` members or :data:`MAX_EXTRACTED_BYTES`
+        bytes, or a corrupt archive.
     """
     check_tar_support()
+    max_members, max_bytes = MAX_MEMBERS, MAX_EXTRACTED_BYTES
     members = total = 0
     try:
         with (
@@ -253,18 +244,9 @@ def _copy_source(source: str, folder: Path) -> None:
     fs.get(path.rstrip("/") + "/", str(folder), recursive=True)
 
 
-def _is_archive(source: str) -> bool:
-    """Whether ``source`` names a tar archive (by its path, so signed URLs count)."""
-    return urllib.parse.urlsplit(source).path.endswith((".tar.gz", ".tgz", ".tar"))
-
-
-def fetch_dataset(  # pylint: disable=too-many-arguments
+def fetch_dataset(
     source: str, dest: str | Path, checksum: str | None = None, force: bool = False,
     progress: bool = True,
-    *,
-    max_download_bytes: int = MAX_DOWNLOAD_BYTES,
-    max_members: int = MAX_MEMBERS,
-    max_extracted_bytes: int = MAX_EXTRACTED_BYTES,
 ) -> Path:
     """Fetch a raw dataset into ``dest`` (see the module docstring for sources).
 
@@ -280,8 +262,6 @@ def fetch_dataset(  # pylint: disable=too-many-arguments
         Replace an existing ``dest`` that this pipeline fetched (never other data).
     progress : bool
         Show progress bars.
-    max_download_bytes, max_members, max_extracted_bytes : int
-        Limits on an archive: its size, its number of members, its extracted size.
 
     Returns
     -------
@@ -299,17 +279,14 @@ def fetch_dataset(  # pylint: disable=too-many-arguments
         return dest
     try:
         check_replaceable(dest.absolute(), RAW_DATA_KIND)
-        _fetch(source, dest, checksum, progress, (max_download_bytes, max_members,
-                                                  max_extracted_bytes))
+        _fetch(source, dest, checksum, progress)
     except UnownedDestinationError as error:
         raise FetchError(str(error)) from None
     LOGGER.info("Raw data ready in %s", dest)
     return dest
 
 
-def _fetch(
-    source: str, dest: Path, checksum: str | None, progress: bool, limits: tuple[int, int, int]
-) -> None:
+def _fetch(source: str, dest: Path, checksum: str | None, progress: bool) -> None:
     """Fetch into a staging folder and install it as ``dest``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if source == "sample":
@@ -324,17 +301,17 @@ def _fetch(
         from ..sample_data import NEWS_TOPICS  # pylint: disable=import-outside-toplevel
 
         source = str(NEWS_TOPICS)
-    max_download_bytes, max_members, max_extracted_bytes = limits
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.tmp-") as tmp:
         work = Path(tmp)
         extracted = work / "extracted"
         extracted.mkdir()
-        if _is_archive(source):
+        # An archive by its path, so that signed URLs count.
+        if urllib.parse.urlsplit(source).path.endswith((".tar.gz", ".tgz", ".tar")):
             check_tar_support()  # before downloading, not after
             archive = work / "archive"
-            digest = download(source, archive, checksum, progress, max_download_bytes)
+            digest = download(source, archive, checksum, progress)
             LOGGER.info("Downloaded %s (%s).", redact(source), digest)
-            extract(archive, extracted, progress, max_members, max_extracted_bytes)
+            extract(archive, extracted, progress)
         else:
             _copy_source(source, extracted)
         install_folder(_data_root(extracted), dest.absolute(), RAW_DATA_KIND)
