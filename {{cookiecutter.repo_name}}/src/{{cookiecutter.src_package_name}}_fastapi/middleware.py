@@ -118,21 +118,17 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
                 status = 400
                 await _send_error(scope, receive, send, status, "Invalid Content-Length header.")
                 return
-            if length is not None and length > self.max_body_bytes:
-                status = 413
-                await _send_error(scope, receive, send, status,
-                                  BodyTooLarge(self.max_body_bytes).detail)
-                return
-            # A Content-Length within the limit bounds the body; without one, count it.
-            body_receive = receive if length is not None else self._counting(receive)
             try:
+                if length is not None and length > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
+                # A Content-Length within the limit bounds the body; without one, count it.
+                body_receive = receive if length is not None else self._counting(receive)
                 await self.app(scope, body_receive, logging_send)
-            except BodyTooLarge:
+            except BodyTooLarge as error:
                 if response_started:
                     raise
                 status = 413
-                await _send_error(scope, receive, send, 413,
-                                  BodyTooLarge(self.max_body_bytes).detail)
+                await _send_error(scope, receive, send, status, error.detail)
         finally:
             # Path only (query strings may carry tokens), with line breaks escaped.
             REQUEST_LOGGER.info("%s %s %d %.2fms", scope["method"], loggable(scope["path"]),
