@@ -42,9 +42,7 @@ class MicroBatcher:
         self._waiting: deque[_Waiting] = deque()
         self._drainer: asyncio.Task[None] | None = None
 
-    async def predict(
-        self, predictor: Predictor, texts: Sequence[str]
-    ) -> list[Prediction]:
+    async def predict(self, predictor: Predictor, texts: Sequence[str]) -> list[Prediction]:
         """Predictions for ``texts``, from the next model call that has room for them."""
         loop = asyncio.get_running_loop()
         waiting = _Waiting(predictor, list(texts), loop.create_future())
@@ -60,9 +58,8 @@ class MicroBatcher:
         taken, count = [first], len(first.texts)
         while self._waiting:
             following = self._waiting[0]
-            if following.predictor is not first.predictor:
-                break
-            if count + len(following.texts) > self.max_reviews:
+            if (following.predictor is not first.predictor
+                    or count + len(following.texts) > self.max_reviews):
                 break
             taken.append(self._waiting.popleft())
             count += len(following.texts)
