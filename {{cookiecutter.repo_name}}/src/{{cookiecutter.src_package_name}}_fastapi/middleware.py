@@ -34,8 +34,6 @@ def loggable(text: str) -> str:
     >>> loggable("/x\nFORGED 200")
     '/x\\nFORGED 200'
     """
-    if _LINE_BREAKING.search(text) is None:
-        return text
     return _LINE_BREAKING.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
