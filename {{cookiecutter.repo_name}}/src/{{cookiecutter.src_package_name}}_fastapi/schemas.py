@@ -61,18 +61,10 @@ def request_model(max_reviews: int, max_review_chars: int) -> type[BaseRequest]:
             description="The texts; each answer echoes its review's id, in this order.",
         )
 
-        model_config = ConfigDict(
-            json_schema_extra={
-                "examples": [
-                    {
-                        "reviews": [
-                            {"id": 9176, "text": "This movie is quite boring."},
-                            {"id": 71, "text": "This movie is awesome."},
-                        ]
-                    }
-                ]
-            }
-        )
+        model_config = ConfigDict(json_schema_extra={"examples": [{"reviews": [
+            {"id": 9176, "text": "This movie is quite boring."},
+            {"id": 71, "text": "This movie is awesome."},
+        ]}]})
 
     return PredictRequest
 
