@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -111,7 +112,8 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
 
         try:
             try:
-                length = _content_length(scope)
+                declared = Headers(scope=scope).get("content-length")
+                length = None if declared is None else int(declared)
             except ValueError:
                 status = 400
                 await _send_error(scope, receive, send, status, "Invalid Content-Length header.")
@@ -147,11 +149,3 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
             return message
 
         return counting_receive
-
-
-def _content_length(scope: Scope) -> int | None:
-    """The request's Content-Length, or None without one; ValueError when it is not a number."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value)
-    return None
