@@ -14,6 +14,7 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from starlette.concurrency import run_in_threadpool
 
@@ -79,9 +80,8 @@ class MicroBatcher:
                     if not waiting.future.done():
                         waiting.future.set_exception(error)
                 continue
-            start = 0
+            answers = iter(predictions)
             for waiting in taken:
-                end = start + len(waiting.texts)
+                own = list(islice(answers, len(waiting.texts)))
                 if not waiting.future.done():
-                    waiting.future.set_result(predictions[start:end])
-                start = end
+                    waiting.future.set_result(own)
