@@ -100,12 +100,9 @@ class Settings(BaseSettings):  # pylint: disable=too-many-instance-attributes
     @field_validator("API_CORS_ORIGINS", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return json.loads(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _no_wildcard_with_credentials(self) -> Settings:
