@@ -137,15 +137,14 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
     def _counting(self, receive: Receive) -> Receive:
         """Count body bytes of a request sent without Content-Length."""
         received = 0
-        limit = self.max_body_bytes
 
         async def counting_receive() -> Any:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
             return message
 
         return counting_receive
