@@ -73,9 +73,9 @@ class FetchError(UserError, RuntimeError):
 
 
 def _hasher(checksum: str | None) -> tuple[Any, str | None]:
-    """A hash object for <algorithm>:<hex> and the expected hex digest."""
+    """A hash object for <algorithm>:<hex> and the expected hex digest (none: sha256, None)."""
     if not checksum:
-        return None, None
+        return hashlib.sha256(), None
     algorithm, _, expected = checksum.partition(":")
     if not expected or algorithm not in {"md5", "sha1", "sha256", "sha512"}:
         raise ValueError(f"checksum must look like 'sha256:<hex>' or 'md5:<hex>', got {checksum!r}")
@@ -96,12 +96,12 @@ def _open_source(source: str) -> Iterator[tuple[BinaryIO, int | None]]:
                 "Without internet access, download the archive elsewhere, copy it here and "
                 "run: python src/get_data.py --source /path/to/aclImdb_v1.tar.gz"
             ) from error
-        return
-    fs, path = fsspec.core.url_to_fs(source)
-    if not fs.exists(path):
-        raise FetchError(f"Source not found: {redact(source)}")
-    with fs.open(path, "rb") as handle:
-        yield handle, fs.size(path)
+    else:
+        fs, path = fsspec.core.url_to_fs(source)
+        if not fs.exists(path):
+            raise FetchError(f"Source not found: {redact(source)}")
+        with fs.open(path, "rb") as handle:
+            yield handle, fs.size(path)
 
 
 def download(source: str, target: Path, checksum: str | None, progress: bool = True) -> str:
@@ -137,10 +137,9 @@ def download(source: str, target: Path, checksum: str | None, progress: bool = T
                 )
             out.write(chunk)
             sha256.update(chunk)
-            if hasher is not None:
-                hasher.update(chunk)
+            hasher.update(chunk)
             progress_bar.update(len(chunk))
-    if hasher is not None and hasher.hexdigest() != expected:
+    if expected is not None and hasher.hexdigest() != expected:
         raise FetchError(
             f"Checksum mismatch for {redact(source)}: expected {checksum}, got "
             f"{hasher.name}:{hasher.hexdigest()}. The file is corrupt or not the expected "
