@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import islice
+from typing import NamedTuple
 
 from starlette.concurrency import run_in_threadpool
 
 from {{ cookiecutter.src_package_name }}.modeling.predictor import Prediction, Predictor
 
 
-@dataclass
-class _Waiting:
+class _Waiting(NamedTuple):
     predictor: Predictor
     texts: list[str]
     future: asyncio.Future[list[Prediction]]

@@ -21,8 +21,7 @@ logger (INFO to stderr unless the server configures logging, e.g. gunicorn's
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -32,8 +31,7 @@ class ModelSettingError(ValueError):
     """No model is configured, or its setting cannot be used."""
 
 
-@dataclass(frozen=True)
-class ModelSource:
+class ModelSource(NamedTuple):
     """Where to load the model from, and which setting said so.
 
     Attributes
