@@ -30,9 +30,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import platform
 import shutil
 import stat
-import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -118,7 +118,6 @@ def download(source: str, target: Path, checksum: str | None, progress: bool = T
         On a checksum mismatch or when the source holds more than
         :data:`MAX_DOWNLOAD_BYTES`.
     """
-    max_bytes = MAX_DOWNLOAD_BYTES
     hasher, expected = _hasher(checksum)
     sha256 = hashlib.sha256()
     copied = 0
@@ -130,10 +129,10 @@ def download(source: str, target: Path, checksum: str | None, progress: bool = T
     ):
         while chunk := stream.read(CHUNK):
             copied += len(chunk)
-            if copied > max_bytes or (size or 0) > max_bytes:
+            if max(copied, size or 0) > MAX_DOWNLOAD_BYTES:
                 raise FetchError(
-                    f"{redact(source)} holds more than {max_bytes} bytes (the download limit); "
-                    "nothing was extracted."
+                    f"{redact(source)} holds more than {MAX_DOWNLOAD_BYTES} bytes (the download "
+                    "limit); nothing was extracted."
                 )
             out.write(chunk)
             sha256.update(chunk)
@@ -160,10 +159,9 @@ def check_tar_support() -> None:
         Naming the interpreter and the version to install.
     """
     if not hasattr(tarfile, "data_filter"):
-        version = ".".join(map(str, sys.version_info[:3]))
         raise FetchError(
-            f"Python {version} has no safe tar extraction (tarfile's data filter). "
-            "Use Python 3.11.13 or later (3.12.11+, 3.13.4+) to extract archives."
+            f"Python {platform.python_version()} has no safe tar extraction (tarfile's data "
+            "filter). Use Python 3.11.13 or later (3.12.11+, 3.13.4+) to extract archives."
         )
 
 
@@ -178,7 +176,6 @@ def extract(archive: Path, folder: Path, progress: bool = True) -> None:
         bytes, or a corrupt archive.
     """
     check_tar_support()
-    max_members, max_bytes = MAX_MEMBERS, MAX_EXTRACTED_BYTES
     members = total = 0
     try:
         with (
@@ -188,10 +185,12 @@ def extract(archive: Path, folder: Path, progress: bool = True) -> None:
             for member in tar:  # one header at a time, not getmembers()
                 members += 1
                 total += max(member.size, 0)
-                if members > max_members:
-                    raise FetchError(f"{archive.name} has more than {max_members} members")
-                if total > max_bytes:
-                    raise FetchError(f"{archive.name} extracts to more than {max_bytes} bytes")
+                if members > MAX_MEMBERS:
+                    raise FetchError(f"{archive.name} has more than {MAX_MEMBERS} members")
+                if total > MAX_EXTRACTED_BYTES:
+                    raise FetchError(
+                        f"{archive.name} extracts to more than {MAX_EXTRACTED_BYTES} bytes"
+                    )
                 if member.issym() or member.islnk():
                     raise FetchError(
                         f"{archive.name} holds a link ({member.name} -> {member.linkname}); "
