@@ -9,7 +9,7 @@ from ...schemas import Health
 ROUTER = APIRouter(prefix="/health", tags=["health"])
 
 
-@ROUTER.get("/live", response_model=Health, summary="Liveness: the process answers")
+@ROUTER.get("/live", summary="Liveness: the process answers")
 async def health() -> Health:
     """Answer while the worker runs; no model needed (for liveness probes)."""
     return Health(status="ok")
@@ -17,7 +17,6 @@ async def health() -> Health:
 
 @ROUTER.get(
     "/ready",
-    response_model=Health,
     responses={503: {"model": Health, "description": "The model is not loaded"}},
     summary="Readiness: the model is loaded",
 )

@@ -62,7 +62,6 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.post(
         "/predict",
-        response_model=PredictResponse,
         responses=ERROR_RESPONSES,
         summary="The label of each review, in one vectorised model call",
         dependencies=[Depends(require_json_body)],
@@ -78,7 +77,6 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get(
         "/version",
-        response_model=ModelVersionResponse,
         responses={503: ERROR_RESPONSES[503]},
         summary="Which model answers: run id, registered name, version, alias",
     )
