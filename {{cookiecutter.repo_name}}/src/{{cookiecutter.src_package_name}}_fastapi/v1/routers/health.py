@@ -15,11 +15,8 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@ROUTER.get(
-    "/ready",
-    responses={503: {"model": Health, "description": "The model is not loaded"}},
-    summary="Readiness: the model is loaded",
-)
+@ROUTER.get("/ready", summary="Readiness: the model is loaded",
+            responses={503: {"model": Health, "description": "The model is not loaded"}})
 async def ready(request: Request, response: Response) -> Health:
     """Answer 200 once this worker has its model, 503 before (for readiness probes)."""
     if getattr(request.app.state, "predictor", None) is None:
