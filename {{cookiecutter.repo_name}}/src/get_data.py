@@ -20,8 +20,10 @@ from {{ cookiecutter.src_package_name }}.data_prep.fetch import FetchError, fetc
 LOGGER = logging.getLogger(__name__)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options."""
+def main(argv: list[str] | None = None) -> int:
+    """Fetch the dataset; exit status 2 with a one-line message when it cannot."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - "
+                        "%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default="imdb", help="imdb, sample, sample-news, a URL, "
                         "gs://..., a local .tar.gz, folder or file")
@@ -30,14 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="sha256:<hex> or md5:<hex> the archive must match")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing --dest that get_data fetched (never other data)")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Fetch the dataset; exit status 2 with a one-line message when it cannot."""
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - "
-                        "%(message)s")
-    args = parse_args(argv)
+    args = parser.parse_args(argv)
     with exit_on_user_error("Fetching the data"):
         try:
             dest = fetch_dataset(args.source, args.dest, args.checksum, args.force)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -86,16 +87,12 @@ def install_folder(ready: Path, destination: Path, kind: str) -> None:
 
 def fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` durable (where the platform allows it)."""
-    try:
+    with contextlib.suppress(OSError):  # e.g. no fsync of directories on this platform
         descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass  # not supported for directories on this platform
-    finally:
-        os.close(descriptor)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 @contextmanager

@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from itertools import islice
+from typing import NamedTuple
 
 from starlette.concurrency import run_in_threadpool
 
 from {{ cookiecutter.src_package_name }}.modeling.predictor import Prediction, Predictor
 
 
-@dataclass
-class _Waiting:
+class _Waiting(NamedTuple):
     predictor: Predictor
     texts: list[str]
     future: asyncio.Future[list[Prediction]]
@@ -42,9 +42,7 @@ class MicroBatcher:
         self._waiting: deque[_Waiting] = deque()
         self._drainer: asyncio.Task[None] | None = None
 
-    async def predict(
-        self, predictor: Predictor, texts: Sequence[str]
-    ) -> list[Prediction]:
+    async def predict(self, predictor: Predictor, texts: Sequence[str]) -> list[Prediction]:
         """Predictions for ``texts``, from the next model call that has room for them."""
         loop = asyncio.get_running_loop()
         waiting = _Waiting(predictor, list(texts), loop.create_future())
@@ -60,9 +58,8 @@ class MicroBatcher:
         taken, count = [first], len(first.texts)
         while self._waiting:
             following = self._waiting[0]
-            if following.predictor is not first.predictor:
-                break
-            if count + len(following.texts) > self.max_reviews:
+            if (following.predictor is not first.predictor
+                    or count + len(following.texts) > self.max_reviews):
                 break
             taken.append(self._waiting.popleft())
             count += len(following.texts)
@@ -82,9 +79,8 @@ class MicroBatcher:
                     if not waiting.future.done():
                         waiting.future.set_exception(error)
                 continue
-            start = 0
+            answers = iter(predictions)
             for waiting in taken:
-                end = start + len(waiting.texts)
+                own = list(islice(answers, len(waiting.texts)))
                 if not waiting.future.done():
-                    waiting.future.set_result(predictions[start:end])
-                start = end
+                    waiting.future.set_result(own)

@@ -21,8 +21,7 @@ logger (INFO to stderr unless the server configures logging, e.g. gunicorn's
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -32,8 +31,7 @@ class ModelSettingError(ValueError):
     """No model is configured, or its setting cannot be used."""
 
 
-@dataclass(frozen=True)
-class ModelSource:
+class ModelSource(NamedTuple):
     """Where to load the model from, and which setting said so.
 
     Attributes
@@ -100,12 +98,9 @@ class Settings(BaseSettings):  # pylint: disable=too-many-instance-attributes
     @field_validator("API_CORS_ORIGINS", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return json.loads(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _no_wildcard_with_credentials(self) -> Settings:

@@ -80,15 +80,12 @@ async def get_predictor(request: Request) -> Predictor:
     return predictor
 
 
-#: Media types of a JSON body: ``application/json`` and ``application/<anything>+json``.
-JSON_MEDIA_TYPE = "application/json"
-
-
 async def require_json_body(request: Request) -> None:
     """Refuse a body that is not sent as JSON with 415.
 
     FastAPI parses a body as JSON only when its Content-Type says so; any other body
     would get a 422 saying that the input is not an object, which hides the cause.
+    JSON is ``application/json`` and ``application/<anything>+json``.
     An empty body is left to FastAPI, which names the body as missing (422).
     """
     if not await request.body():  # read once by FastAPI already: no second read
@@ -96,4 +93,4 @@ async def require_json_body(request: Request) -> None:
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     main, _, sub = media_type.partition("/")
     if not (main == "application" and (sub == "json" or sub.endswith("+json"))):
-        raise HTTPException(status_code=415, detail=f"Send the body as {JSON_MEDIA_TYPE}.")
+        raise HTTPException(status_code=415, detail="Send the body as application/json.")

@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,8 +35,6 @@ def loggable(text: str) -> str:
     >>> loggable("/x\nFORGED 200")
     '/x\\nFORGED 200'
     """
-    if _LINE_BREAKING.search(text) is None:
-        return text
     return _LINE_BREAKING.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
@@ -113,26 +112,23 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
 
         try:
             try:
-                length = _content_length(scope)
+                declared = Headers(scope=scope).get("content-length")
+                length = None if declared is None else int(declared)
             except ValueError:
                 status = 400
                 await _send_error(scope, receive, send, status, "Invalid Content-Length header.")
                 return
-            if length is not None and length > self.max_body_bytes:
-                status = 413
-                await _send_error(scope, receive, send, status,
-                                  BodyTooLarge(self.max_body_bytes).detail)
-                return
-            # A Content-Length within the limit bounds the body; without one, count it.
-            body_receive = receive if length is not None else self._counting(receive)
             try:
+                if length is not None and length > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
+                # A Content-Length within the limit bounds the body; without one, count it.
+                body_receive = receive if length is not None else self._counting(receive)
                 await self.app(scope, body_receive, logging_send)
-            except BodyTooLarge:
+            except BodyTooLarge as error:
                 if response_started:
                     raise
                 status = 413
-                await _send_error(scope, receive, send, 413,
-                                  BodyTooLarge(self.max_body_bytes).detail)
+                await _send_error(scope, receive, send, status, error.detail)
         finally:
             # Path only (query strings may carry tokens), with line breaks escaped.
             REQUEST_LOGGER.info("%s %s %d %.2fms", scope["method"], loggable(scope["path"]),
@@ -141,23 +137,14 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
     def _counting(self, receive: Receive) -> Receive:
         """Count body bytes of a request sent without Content-Length."""
         received = 0
-        limit = self.max_body_bytes
 
         async def counting_receive() -> Any:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
             return message
 
         return counting_receive
-
-
-def _content_length(scope: Scope) -> int | None:
-    """The request's Content-Length, or None without one; ValueError when it is not a number."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value)
-    return None

@@ -45,34 +45,20 @@ def request_model(max_reviews: int, max_review_chars: int) -> type[BaseRequest]:
         """One review to classify."""
 
         id: int = Field(description="Caller's id of the review, echoed as review_id.")
-        text: str = Field(
-            min_length=1,
-            max_length=max_review_chars,
-            pattern=NON_BLANK,
-            description="The text to classify; raw text or HTML, not blank.",
-        )
+        text: str = Field(min_length=1, max_length=max_review_chars, pattern=NON_BLANK,
+                          description="The text to classify; raw text or HTML, not blank.")
 
     class PredictRequest(BaseRequest):
         """Reviews to classify, in one vectorised model call."""
 
         reviews: list[Review] = Field(
-            min_length=1,
-            max_length=max_reviews,
-            description="The texts; each answer echoes its review's id, in this order.",
-        )
+            min_length=1, max_length=max_reviews,
+            description="The texts; each answer echoes its review's id, in this order.")
 
-        model_config = ConfigDict(
-            json_schema_extra={
-                "examples": [
-                    {
-                        "reviews": [
-                            {"id": 9176, "text": "This movie is quite boring."},
-                            {"id": 71, "text": "This movie is awesome."},
-                        ]
-                    }
-                ]
-            }
-        )
+        model_config = ConfigDict(json_schema_extra={"examples": [{"reviews": [
+            {"id": 9176, "text": "This movie is quite boring."},
+            {"id": 71, "text": "This movie is awesome."},
+        ]}]})
 
     return PredictRequest
 

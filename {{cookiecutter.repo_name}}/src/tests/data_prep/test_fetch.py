@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pipeline_testkit import serve_folder, table_rows, write_raw_tree, write_table
 
+from {{ cookiecutter.src_package_name }}.data_prep import fetch
 from {{ cookiecutter.src_package_name }}.data_prep.fetch import FetchError, fetch_dataset
 
 
@@ -136,15 +137,17 @@ def test_a_link_re_rooted_by_the_move_is_refused(tmp_path: Path) -> None:
     assert _leftovers(dest.parent) == []
 
 
-def test_archives_beyond_the_member_or_size_limits_are_refused(tmp_path: Path) -> None:
+def test_archives_beyond_the_member_or_size_limits_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = _tarball(tmp_path)
     dest = tmp_path / "raw" / "aclImdb"
-    with pytest.raises(FetchError, match="more than 5 members"):
-        fetch_dataset(str(archive), dest, progress=False, max_members=5)
-    with pytest.raises(FetchError, match="more than 100 bytes"):
-        fetch_dataset(str(archive), dest, progress=False, max_extracted_bytes=100)
-    with pytest.raises(FetchError, match="more than 10 bytes"):
-        fetch_dataset(str(archive), dest, progress=False, max_download_bytes=10)
+    for limit, value, message in (("MAX_MEMBERS", 5, "more than 5 members"),
+                                  ("MAX_EXTRACTED_BYTES", 100, "more than 100 bytes"),
+                                  ("MAX_DOWNLOAD_BYTES", 10, "more than 10 bytes")):
+        with monkeypatch.context() as patch, pytest.raises(FetchError, match=message):
+            patch.setattr(fetch, limit, value)
+            fetch_dataset(str(archive), dest, progress=False)
     assert not dest.exists()
     assert _leftovers(dest.parent) == []
 

@@ -8,8 +8,6 @@ from pydantic import Field, field_validator
 
 from ..configuration import FrozenConfig
 
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-
 
 class DataPrepConfig(FrozenConfig):  # pylint: disable=too-many-instance-attributes
     """Where the raw data is, how to read it, and where the processed dataset goes.
@@ -28,7 +26,7 @@ class DataPrepConfig(FrozenConfig):  # pylint: disable=too-many-instance-attribu
     split_seed: int
     label_names: dict[str, str]
     processed_data_path: str = Field(min_length=1)
-    max_reject_fraction: Fraction
+    max_reject_fraction: Annotated[float, Field(ge=0.0, le=1.0)]
     max_file_bytes: Annotated[int, Field(ge=1)]
     refuse_outside_links: bool
     n_jobs: Annotated[int, Field(ge=1)] | None

@@ -30,9 +30,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import platform
 import shutil
 import stat
-import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -73,9 +73,9 @@ class FetchError(UserError, RuntimeError):
 
 
 def _hasher(checksum: str | None) -> tuple[Any, str | None]:
-    """A hash object for <algorithm>:<hex> and the expected hex digest."""
+    """A hash object for <algorithm>:<hex> and the expected hex digest (none: sha256, None)."""
     if not checksum:
-        return None, None
+        return hashlib.sha256(), None
     algorithm, _, expected = checksum.partition(":")
     if not expected or algorithm not in {"md5", "sha1", "sha256", "sha512"}:
         raise ValueError(f"checksum must look like 'sha256:<hex>' or 'md5:<hex>', got {checksum!r}")
@@ -96,21 +96,15 @@ def _open_source(source: str) -> Iterator[tuple[BinaryIO, int | None]]:
                 "Without internet access, download the archive elsewhere, copy it here and "
                 "run: python src/get_data.py --source /path/to/aclImdb_v1.tar.gz"
             ) from error
-        return
-    fs, path = fsspec.core.url_to_fs(source)
-    if not fs.exists(path):
-        raise FetchError(f"Source not found: {redact(source)}")
-    with fs.open(path, "rb") as handle:
-        yield handle, fs.size(path)
+    else:
+        fs, path = fsspec.core.url_to_fs(source)
+        if not fs.exists(path):
+            raise FetchError(f"Source not found: {redact(source)}")
+        with fs.open(path, "rb") as handle:
+            yield handle, fs.size(path)
 
 
-def download(
-    source: str,
-    target: Path,
-    checksum: str | None,
-    progress: bool = True,
-    max_bytes: int = MAX_DOWNLOAD_BYTES,
-) -> str:
+def download(source: str, target: Path, checksum: str | None, progress: bool = True) -> str:
     """Copy ``source`` to the local file ``target``, verifying its checksum and size.
 
     Returns
@@ -121,7 +115,8 @@ def download(
     Raises
     ------
     FetchError
-        On a checksum mismatch or when the source holds more than ``max_bytes``.
+        On a checksum mismatch or when the source holds more than
+        :data:`MAX_DOWNLOAD_BYTES`.
     """
     hasher, expected = _hasher(checksum)
     sha256 = hashlib.sha256()
@@ -134,17 +129,16 @@ def download(
     ):
         while chunk := stream.read(CHUNK):
             copied += len(chunk)
-            if copied > max_bytes or (size or 0) > max_bytes:
+            if max(copied, size or 0) > MAX_DOWNLOAD_BYTES:
                 raise FetchError(
-                    f"{redact(source)} holds more than {max_bytes} bytes (the download limit); "
-                    "nothing was extracted."
+                    f"{redact(source)} holds more than {MAX_DOWNLOAD_BYTES} bytes (the download "
+                    "limit); nothing was extracted."
                 )
             out.write(chunk)
             sha256.update(chunk)
-            if hasher is not None:
-                hasher.update(chunk)
+            hasher.update(chunk)
             progress_bar.update(len(chunk))
-    if hasher is not None and hasher.hexdigest() != expected:
+    if expected is not None and hasher.hexdigest() != expected:
         raise FetchError(
             f"Checksum mismatch for {redact(source)}: expected {checksum}, got "
             f"{hasher.name}:{hasher.hexdigest()}. The file is corrupt or not the expected "
@@ -165,28 +159,21 @@ def check_tar_support() -> None:
         Naming the interpreter and the version to install.
     """
     if not hasattr(tarfile, "data_filter"):
-        version = ".".join(map(str, sys.version_info[:3]))
         raise FetchError(
-            f"Python {version} has no safe tar extraction (tarfile's data filter). "
-            "Use Python 3.11.13 or later (3.12.11+, 3.13.4+) to extract archives."
+            f"Python {platform.python_version()} has no safe tar extraction (tarfile's data "
+            "filter). Use Python 3.11.13 or later (3.12.11+, 3.13.4+) to extract archives."
         )
 
 
-def extract(
-    archive: Path,
-    folder: Path,
-    progress: bool = True,
-    max_members: int = MAX_MEMBERS,
-    max_bytes: int = MAX_EXTRACTED_BYTES,
-) -> None:
+def extract(archive: Path, folder: Path, progress: bool = True) -> None:
     """Extract a tar archive safely: tar's data filter, no links, bounded size and count.
 
     Raises
     ------
     FetchError
         For a link, a member the data filter refuses (absolute, ``..``, special
-        file), more than ``max_members`` members or ``max_bytes`` bytes, or a
-        corrupt archive.
+        file), more than :data:`MAX_MEMBERS` members or :data:`MAX_EXTRACTED_BYTES`
+        bytes, or a corrupt archive.
     """
     check_tar_support()
     members = total = 0
@@ -198,10 +185,12 @@ def extract(
             for member in tar:  # one header at a time, not getmembers()
                 members += 1
                 total += max(member.size, 0)
-                if members > max_members:
-                    raise FetchError(f"{archive.name} has more than {max_members} members")
-                if total > max_bytes:
-                    raise FetchError(f"{archive.name} extracts to more than {max_bytes} bytes")
+                if members > MAX_MEMBERS:
+                    raise FetchError(f"{archive.name} has more than {MAX_MEMBERS} members")
+                if total > MAX_EXTRACTED_BYTES:
+                    raise FetchError(
+                        f"{archive.name} extracts to more than {MAX_EXTRACTED_BYTES} bytes"
+                    )
                 if member.issym() or member.islnk():
                     raise FetchError(
                         f"{archive.name} holds a link ({member.name} -> {member.linkname}); "
@@ -253,18 +242,9 @@ def _copy_source(source: str, folder: Path) -> None:
     fs.get(path.rstrip("/") + "/", str(folder), recursive=True)
 
 
-def _is_archive(source: str) -> bool:
-    """Whether ``source`` names a tar archive (by its path, so signed URLs count)."""
-    return urllib.parse.urlsplit(source).path.endswith((".tar.gz", ".tgz", ".tar"))
-
-
-def fetch_dataset(  # pylint: disable=too-many-arguments
+def fetch_dataset(
     source: str, dest: str | Path, checksum: str | None = None, force: bool = False,
     progress: bool = True,
-    *,
-    max_download_bytes: int = MAX_DOWNLOAD_BYTES,
-    max_members: int = MAX_MEMBERS,
-    max_extracted_bytes: int = MAX_EXTRACTED_BYTES,
 ) -> Path:
     """Fetch a raw dataset into ``dest`` (see the module docstring for sources).
 
@@ -280,8 +260,6 @@ def fetch_dataset(  # pylint: disable=too-many-arguments
         Replace an existing ``dest`` that this pipeline fetched (never other data).
     progress : bool
         Show progress bars.
-    max_download_bytes, max_members, max_extracted_bytes : int
-        Limits on an archive: its size, its number of members, its extracted size.
 
     Returns
     -------
@@ -299,17 +277,14 @@ def fetch_dataset(  # pylint: disable=too-many-arguments
         return dest
     try:
         check_replaceable(dest.absolute(), RAW_DATA_KIND)
-        _fetch(source, dest, checksum, progress, (max_download_bytes, max_members,
-                                                  max_extracted_bytes))
+        _fetch(source, dest, checksum, progress)
     except UnownedDestinationError as error:
         raise FetchError(str(error)) from None
     LOGGER.info("Raw data ready in %s", dest)
     return dest
 
 
-def _fetch(
-    source: str, dest: Path, checksum: str | None, progress: bool, limits: tuple[int, int, int]
-) -> None:
+def _fetch(source: str, dest: Path, checksum: str | None, progress: bool) -> None:
     """Fetch into a staging folder and install it as ``dest``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if source == "sample":
@@ -324,17 +299,17 @@ def _fetch(
         from ..sample_data import NEWS_TOPICS  # pylint: disable=import-outside-toplevel
 
         source = str(NEWS_TOPICS)
-    max_download_bytes, max_members, max_extracted_bytes = limits
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.tmp-") as tmp:
         work = Path(tmp)
         extracted = work / "extracted"
         extracted.mkdir()
-        if _is_archive(source):
+        # An archive by its path, so that signed URLs count.
+        if urllib.parse.urlsplit(source).path.endswith((".tar.gz", ".tgz", ".tar")):
             check_tar_support()  # before downloading, not after
             archive = work / "archive"
-            digest = download(source, archive, checksum, progress, max_download_bytes)
+            digest = download(source, archive, checksum, progress)
             LOGGER.info("Downloaded %s (%s).", redact(source), digest)
-            extract(archive, extracted, progress, max_members, max_extracted_bytes)
+            extract(archive, extracted, progress)
         else:
             _copy_source(source, extracted)
         install_folder(_data_root(extracted), dest.absolute(), RAW_DATA_KIND)

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..configuration import UserError
 from ..general_utils import OWNER_MARKER, check_replaceable, staged_folder
-from .readers import SPLITS, Record, Reject, is_local
+from .readers import Record, Reject, is_local
 
 LOGGER = logging.getLogger(__name__)
 
@@ -107,8 +107,7 @@ def _write_files(
         for reject in rejects:
             handle.write(json.dumps({"path": reject.path, "reason": reject.reason}) + "\n")
     with fs.open(f"{root}/{MANIFEST}", "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=2)
-        handle.write("\n")
+        handle.write(json.dumps(manifest, indent=2) + "\n")
 
 
 def write_dataset(
@@ -182,8 +181,6 @@ def load_split(path: str, split: str) -> pd.DataFrame:
     KeyError
         When the dataset has no such split.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     manifest = load_manifest(path)
     if split not in manifest["files"]:
         raise KeyError(f"The processed dataset at {path} has no {split!r} split")

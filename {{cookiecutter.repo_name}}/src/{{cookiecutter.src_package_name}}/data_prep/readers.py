@@ -23,7 +23,7 @@ import contextlib
 import functools
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, NamedTuple
 
@@ -80,15 +80,11 @@ def read_source(raw: str, cfg: DataPrepConfig, progress: bool = True) -> Source:
     """Read one entry of ``data_prep.raw_dirs_paths`` with the configured reader."""
     if cfg.source_format == "tree":
         return _read_tree(raw, cfg, progress)
-    records: list[Record] = []
-    rejects: list[Reject] = []
-    seen = 0
-    for url in list_tables(raw, cfg.source_format):
-        table = table_records(url, read_table(url, cfg), cfg)
-        records += table.records
-        rejects += table.rejects
-        seen += table.seen
-    return Source(records, rejects, seen)
+    tables = [table_records(url, read_table(url, cfg), cfg)
+              for url in list_tables(raw, cfg.source_format)]
+    return Source([record for table in tables for record in table.records],
+                  [reject for table in tables for reject in table.rejects],
+                  sum(table.seen for table in tables))
 
 
 # ---- trees ---------------------------------------------------------------------------------
@@ -143,9 +139,10 @@ def list_tree(raw_dir: str, label_names: dict[str, str]) -> tuple[Any, str, list
     return fs, root, files
 
 
-def _record(file: _File, content: bytes) -> Record | Reject:
+def _record(file: _File, read: Callable[..., bytes], *args: Any) -> Record | Reject:
+    """The file's record from the bytes ``read(*args)`` gives, or its reject."""
     try:
-        return Record(file.split, file.label, decode_review(content).cleaned, file.source)
+        return Record(file.split, file.label, decode_review(read(*args)).cleaned, file.source)
     except ReviewFileError as error:
         return Reject(file.source, str(error))
 
@@ -154,29 +151,22 @@ def _read_local_chunk(
     chunk: Sequence[_File], root: str, max_bytes: int, refuse_outside_links: bool
 ) -> list[Record | Reject]:
     """Read and clean local files (runs in a worker process)."""
-    results: list[Record | Reject] = []
-    for file in chunk:
-        try:
-            results.append(_record(file, read_local_review(file.path, root, max_bytes,
-                                                           refuse_outside_links)))
-        except ReviewFileError as error:
-            results.append(Reject(file.source, str(error)))
-    return results
+    return [_record(file, read_local_review, file.path, root, max_bytes, refuse_outside_links)
+            for file in chunk]
+
+
+def _fetched(content: bytes | Exception, max_bytes: int) -> bytes:
+    """A file's bytes from a batched fetch, which gives the error for a file it could not read."""
+    if not isinstance(content, bytes):
+        raise ReviewFileError(f"unreadable ({content})")
+    return check_size(content, max_bytes)
 
 
 def _read_remote_chunk(fs: Any, chunk: Sequence[_File], max_bytes: int) -> list[Record | Reject]:
     """Fetch and clean files through fsspec (one batched request per chunk)."""
     contents = fs.cat([file.path for file in chunk], on_error="return")
-    results: list[Record | Reject] = []
-    for file in chunk:
-        content = contents.get(file.path, FileNotFoundError(file.path))
-        try:
-            if not isinstance(content, bytes):
-                raise ReviewFileError(f"unreadable ({content})")
-            results.append(_record(file, check_size(content, max_bytes)))
-        except ReviewFileError as error:
-            results.append(Reject(file.source, str(error)))
-    return results
+    return [_record(file, _fetched, contents.get(file.path, FileNotFoundError(file.path)),
+                    max_bytes) for file in chunk]
 
 
 def _read_tree(raw_dir: str, cfg: DataPrepConfig, progress: bool) -> Source:

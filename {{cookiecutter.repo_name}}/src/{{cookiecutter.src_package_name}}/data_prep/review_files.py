@@ -49,10 +49,6 @@ def _too_large(size: int, max_bytes: int) -> ReviewFileError:
     return ReviewFileError(f"larger than max_file_bytes={max_bytes} ({size} bytes)")
 
 
-def _inside(path: str, root: str) -> bool:
-    return os.path.commonpath([path, root]) == root
-
-
 def read_local_review(
     path: str, root: str, max_bytes: int, refuse_outside_links: bool = False
 ) -> bytes:
@@ -72,7 +68,8 @@ def read_local_review(
     try:
         if refuse_outside_links and stat.S_ISLNK(os.lstat(path).st_mode):
             path = os.path.realpath(path)
-            if not _inside(path, os.path.realpath(root)):
+            root = os.path.realpath(root)
+            if os.path.commonpath([path, root]) != root:
                 raise ReviewFileError(
                     "symbolic link leading outside the input folder (not followed: "
                     "refuse_outside_links is true)"
@@ -93,9 +90,7 @@ def read_local_review(
             data = handle.read(max_bytes + 1)
         except OSError as error:
             raise ReviewFileError(f"unreadable ({error.strerror or error})") from None
-    if len(data) > max_bytes:
-        raise _too_large(len(data), max_bytes)
-    return data
+    return check_size(data, max_bytes)
 
 
 def read_fs_review(fs: Any, path: str, max_bytes: int) -> bytes:

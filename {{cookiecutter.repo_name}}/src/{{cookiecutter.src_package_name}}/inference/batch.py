@@ -348,8 +348,7 @@ def _todo(settings: BatchSettings, items: Iterator[tuple[Item, str]], done: set[
           summary: Summary) -> Iterator[Item]:
     """The items of this shard not done before (counted as resumed)."""
     for item, shard_key in items:
-        if settings.num_shards > 1 and shard_of(shard_key, settings.num_shards) != (
-                settings.shard_index):
+        if shard_of(shard_key, settings.num_shards) != settings.shard_index:
             continue
         if item.key in done:
             summary.resumed += 1

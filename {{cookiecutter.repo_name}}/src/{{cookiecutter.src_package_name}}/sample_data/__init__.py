@@ -44,8 +44,8 @@ def _corpus_bytes() -> bytes:
 
 def load_sample_reviews() -> list[dict[str, Any]]:
     """Every review of the sample corpus (``id``, ``split``, ``label``, ``rating``, ``text``)."""
-    lines = _corpus_bytes().decode("utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    return [json.loads(line) for line in _corpus_bytes().decode("utf-8").splitlines()
+            if line.strip()]
 
 
 def write_sample_tree(dest: Path) -> Path:

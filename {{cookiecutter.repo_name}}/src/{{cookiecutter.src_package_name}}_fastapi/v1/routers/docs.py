@@ -103,10 +103,7 @@ def build_router(title: str, openapi_url: str, local_folder: Path | None) -> API
         async def asset(name: str) -> Response:
             if name not in assets:
                 return Response(status_code=404)
-            return Response(
-                assets[name],
-                media_type=MEDIA_TYPES[name],
-                headers={"Cache-Control": "public, max-age=86400"},
-            )
+            return Response(assets[name], media_type=MEDIA_TYPES[name],
+                            headers={"Cache-Control": "public, max-age=86400"})
 
     return router

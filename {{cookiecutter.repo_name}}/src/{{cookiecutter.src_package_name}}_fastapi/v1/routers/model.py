@@ -60,13 +60,8 @@ def build_router(settings: Settings) -> APIRouter:
     batcher = MicroBatcher(settings.API_BATCH_REVIEWS) if settings.API_BATCH_REVIEWS else None
     router = APIRouter(prefix="/model", tags=["model"])
 
-    @router.post(
-        "/predict",
-        response_model=PredictResponse,
-        responses=ERROR_RESPONSES,
-        summary="The label of each review, in one vectorised model call",
-        dependencies=[Depends(require_json_body)],
-    )
+    @router.post("/predict", responses=ERROR_RESPONSES, dependencies=[Depends(require_json_body)],
+                 summary="The label of each review, in one vectorised model call")
     async def predict(body: predict_request, predictor: PredictorDep) -> PredictResponse:
         """Classify the reviews of the request; the answers come in the request's order."""
         texts = [review.text for review in body.reviews]
@@ -76,12 +71,8 @@ def build_router(settings: Settings) -> APIRouter:
             for review, answer in zip(body.reviews, answers, strict=True)
         ])
 
-    @router.get(
-        "/version",
-        response_model=ModelVersionResponse,
-        responses={503: ERROR_RESPONSES[503]},
-        summary="Which model answers: run id, registered name, version, alias",
-    )
+    @router.get("/version", responses={503: ERROR_RESPONSES[503]},
+                summary="Which model answers: run id, registered name, version, alias")
     async def version(predictor: PredictorDep) -> ModelVersionResponse:
         """Provenance of the served model, as far as MLflow knows it."""
         info = {**predictor.info.as_dict(), "uri": redact(predictor.info.uri)}

@@ -13,6 +13,7 @@ port-forward`` or a path prefix because it calls the API by a relative URL.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from importlib import resources
@@ -61,14 +62,13 @@ def build_router(settings: Settings, title: str) -> APIRouter:
         The application's title, shown on the page.
     """
     router = APIRouter(tags=["page"])
-    rendered: list[str] = []  # filled on the first request: building the app does no work
+    # Rendered on the first request: building the app does no work.
+    page = functools.cache(functools.partial(render_page, settings, title))
 
     @router.get("/try", response_class=HTMLResponse, summary="A page to try the model in a browser")
     async def try_the_model() -> HTMLResponse:
         """The page: type or paste reviews and see each one's label and probability."""
-        if not rendered:
-            rendered.append(render_page(settings, title))
-        return HTMLResponse(rendered[0])
+        return HTMLResponse(page())
 
     @router.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
