@@ -103,6 +103,16 @@ def best_trial_run(experiment_id: str, parent_run_id: str, metric: str) -> Any |
     return runs[0] if runs and metric in runs[0].data.metrics else None
 
 
+def _model_uri(run: Any) -> str:
+    """The logged model of a trial, by the ``models:/m-...`` URI its run records.
+
+    Not ``runs:/<id>/model``: MLflow 3 looks for that among the run's own artifacts first, and
+    an MLflow server with its artifacts on GCS answers the miss with errors that the client
+    retries for four minutes before it falls back to the logged model.
+    """
+    return run.data.tags.get(tracking.MODEL_URI_TAG, f"runs:/{run.info.run_id}/model")
+
+
 def _test_metrics_once(train: TrainConfig, run: Any, parent_run_id: str) -> dict[str, float]:
     """Evaluate the best trial on the test split, unless that was done already."""
     logged = {k: v for k, v in run.data.metrics.items() if k.startswith("test_")}
@@ -112,7 +122,7 @@ def _test_metrics_once(train: TrainConfig, run: Any, parent_run_id: str) -> dict
         LOGGER.warning("The dataset has no test split: the champion is not tested.")
         return {}
     client = mlflow.MlflowClient()
-    predictor = Predictor.load(f"runs:/{run.info.run_id}/model")
+    predictor = Predictor.load(_model_uri(run))
     test = load_split(train.data_path, "test")
     codes = test["label"].map({label: i for i, label in enumerate(predictor.labels)})
     evaluation = evaluate(predictor, test["text"].astype(str).tolist(), codes.to_numpy(), "test")
@@ -171,8 +181,7 @@ def promote_if_better(
     else:
         promoted, reason = _compare(metric, float(run.data.metrics[metric]), current, previous,
                                     force)
-        model_uri = run.data.tags.get(tracking.MODEL_URI_TAG, f"runs:/{run.info.run_id}/model")
-        version = tracking.register_model(model_uri, name, CHALLENGER_ALIAS)
+        version = tracking.register_model(_model_uri(run), name, CHALLENGER_ALIAS)
         if promoted:
             client.set_registered_model_alias(name, tracking.CHAMPION_ALIAS, version)
     decision = {"champion_decision": "promoted" if promoted else "kept",
