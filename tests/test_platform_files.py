@@ -55,6 +55,7 @@ SCRIPTS = {
     "api-entrypoint.sh",
     "batch-inferencing.sh",
     "mlflow-tracking-server.sh",
+    "rehearse-cluster.sh",
 }
 K8S_FILES = {
     "model-serving-api/fastapi-server-deployment.yml": ("Deployment",),
@@ -437,6 +438,31 @@ def test_polyaxon_specs_accept_the_guide_parameters(variant, validators_bin: Pat
     name = "train-model-cpu-hptuning.yml"
     params = [p.replace("{repo}", project.name) for p in GUIDE_PARAMS[name]]
     assert "Polyaxonfile valid" in _polyaxon_check(validators_bin, specs_dir / name, params, tmp_path).stdout
+
+
+def test_rehearsal_operations_compile_against_the_cluster_specs(
+    baked_default: Path, validators_bin: Path, tmp_path: Path
+) -> None:
+    """The rehearsal's operation files (scripts/rehearse-cluster.sh) are the cluster specs by
+    pathRef, with the guide's parameters; the GPU and service specs have none (they cannot run
+    under Polyaxon's local docker executor) and stay checked by the test above only."""
+    rehearsal = baked_default / "aisg-context" / "polyaxon" / "rehearsal"
+    names = sorted(p.name for p in rehearsal.glob("*.yml"))
+    assert names == ["batch-inference.yml", "get-data.yml", "process-data.yml",
+                     "train-model-cpu-hptuning.yml", "train-model-cpu.yml"]
+    for name in names:
+        operation = yaml.safe_load((rehearsal / name).read_text())
+        assert operation["pathRef"] == f"../polyaxonfiles/{name}"
+        assert set(operation["runPatch"]["container"]) == {"volumeMounts", "env", "resources"}
+    checks = [{"file": str(rehearsal / name),
+               "params": [p.replace("{repo}", baked_default.name) for p in GUIDE_PARAMS[name]]}
+              for name in names]
+    result = subprocess.run(
+        [str(validators_bin / "python"), str(Path(__file__).parent / "polyaxon_check_many.py")],
+        input=json.dumps(checks), capture_output=True, text=True, timeout=300, check=True,
+        env={**os.environ, **_polyaxon_env(tmp_path)},
+    )
+    assert {Path(r["file"]).name: r["error"] for r in json.loads(result.stdout) if not r["ok"]} == {}
 
 
 def _guide_commands(project: Path, program: str) -> list[list[str]]:
