@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import docker_guide
 import pytest
-from conftest import Built, free_port, psql, sh
+from conftest import PG, Built, free_port, psql, sh
 from guide import localise, marked_blocks
 from test_guide import predictions
 
@@ -520,3 +522,55 @@ def check_workspace_tools(name: str) -> None:
     assert located.strip().startswith(f"{workdir}/src/"), located
     version = sh(f"docker exec {name} gsutil version").stdout
     assert "gsutil version" in version, version
+
+
+# ------------------------------------------------------------------------ cluster rehearsal
+
+
+def test_cluster_rehearsal_runs_every_job_spec_on_polyaxon(
+    built: Built, postgres: None, tmp_path: Path
+) -> None:
+    """scripts/rehearse-cluster.sh with the built images: every job spec that Polyaxon's local
+    docker executor can run, checked by its run status, on a GCS emulator, an MLflow server on
+    PostgreSQL and a 2-worker study on PostgreSQL; everything it started is stopped after."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {"mlflow": f"aisg_rehearsal_mlflow_{suffix}", "optuna": f"aisg_rehearsal_optuna_{suffix}"}
+    url = "postgresql+psycopg2://{user}@{host}:{port}/".format(**PG)
+    work = tmp_path / "rehearsal"
+    env = {
+        # The template's test venv holds the emulator's wheel; the sandbox gets a venv of its own.
+        "PYTHON": sys.executable, "POLYAXON_VENV": str(tmp_path / "polyaxon-venv"),
+        "REHEARSAL_DIR": str(work),
+        "MLFLOW_BACKEND_URI": url + names["mlflow"], "OPTUNA_STORAGE": url + names["optuna"],
+        "DATA_PREP_IMAGE": built.tag("-data-prep.Dockerfile"),
+        "TRAINING_IMAGE": built.tag("-model-training.Dockerfile"),
+        "MLFLOW_IMAGE": built.tag("mlflow-tracking-server.Dockerfile"),
+        "API_IMAGE": built.tag("-fastapi.Dockerfile"),
+        "BATCH_IMAGE": built.tag("-batch-inferencing.Dockerfile"),
+    }
+    try:
+        for name in names.values():
+            psql(f"CREATE DATABASE {name}")
+        started = time.monotonic()
+        result = sh("bash scripts/rehearse-cluster.sh", cwd=built.project, env=env, timeout=1800,
+                    check=False)
+        print(f"rehearsal: {time.monotonic() - started:.0f} s (sandbox install included)", flush=True)
+        trials = psql("SELECT count(*) FROM trials WHERE state = 'COMPLETE'", database=names["optuna"]) \
+            if result.returncode == 0 else "0"
+    finally:
+        for name in names.values():
+            psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    print(result.stdout[-6000:], result.stderr[-3000:], sep="\n")  # shown when the test fails
+    assert result.returncode == 0, "the rehearsal failed: see its output above"
+    summary = (work / "summary.txt").read_text(encoding="utf-8")
+    for job in ("get-data", "process-data", "train-model-cpu", "train-model-cpu-hptuning",
+                "batch-inference"):
+        assert re.search(rf"^  {re.escape(job)} +succeeded in", summary, flags=re.M), summary
+    assert re.search(r"batch results +gs://rehearsal-[0-9-]+/batch/.+\.jsonl", summary), summary
+    assert '"label":"positive"' in summary, summary  # the API's answer to the guide's request
+    assert int(trials) >= 2, "the tuning job's trials are not in the PostgreSQL study"
+    # Nothing it started is left: no container, and the UIs it printed no longer answer.
+    assert sh("docker ps -aq --filter name=rehearsal-").stdout.strip() == ""
+    for ui in re.findall(r"http://127\.0\.0\.1:\d+", summary.split("UIs", 1)[1]):
+        with pytest.raises(OSError):
+            urllib.request.urlopen(ui, timeout=5)
