@@ -61,11 +61,6 @@ class UnsafeModelError(ValueError):
     """The model folder is not one this project saved, or holds untrusted content."""
 
 
-def disallow_pickle() -> None:
-    """Make MLflow refuse pickle and cloudpickle in this process (its default allows them)."""
-    os.environ[PICKLE_ENV] = "false"
-
-
 def model_kind(model: Any) -> str:
     """The ``kind`` a fitted model is saved as."""
     kind = getattr(model, "kind", None)
@@ -148,14 +143,13 @@ def load_nbsvm(path: Path) -> Pipeline:
 
 
 def local_model_dir(uri: str | Path) -> Path:
-    """A local folder holding the model at ``uri`` (downloaded when it is remote)."""
+    """A local folder holding the model at ``uri`` (downloaded when it is remote).
+
+    MLflow gives a local path or ``file://`` URI back as it is, without copying.
+    """
     text = str(uri)
-    if "://" not in text and ":/" not in text:
-        if not Path(text).exists():
-            raise FileNotFoundError(f"{text}: no such file or directory")
-        return Path(text)
-    if text.startswith("file://"):
-        return Path(text.removeprefix("file://"))
+    if "://" not in text and ":/" not in text and not Path(text).exists():
+        raise FileNotFoundError(f"{text}: no such file or directory")
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=text))
 
 
@@ -206,7 +200,7 @@ def load_model(uri: str | Path) -> tuple[Classifier, dict[str, Any]]:
     FileNotFoundError
         When there is no ``MLmodel``.
     """
-    disallow_pickle()
+    os.environ[PICKLE_ENV] = "false"  # MLflow refuses pickle and cloudpickle (its default: allowed)
     folder = local_model_dir(uri)
     config = read_flavor(folder)
     rule = {key: config.get(key) for key in RULE_KEYS}
