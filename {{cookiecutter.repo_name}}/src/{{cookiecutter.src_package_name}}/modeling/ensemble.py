@@ -24,8 +24,6 @@ class EnsembleModel:
     kind = "ensemble"
 
     def __init__(self, nbsvm: Any, transformer: Any, weight: float) -> None:
-        if not 0.0 <= weight <= 1.0:
-            raise ValueError(f"the ensemble weight must be within [0, 1], got {weight}")
         self.nbsvm = nbsvm
         self.transformer = transformer
         self.weight = float(weight)

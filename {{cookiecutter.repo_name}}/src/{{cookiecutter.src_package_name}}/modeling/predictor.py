@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -53,14 +53,12 @@ class DecisionRule:
     def __post_init__(self) -> None:
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
             raise ValueError(f"a classifier needs two or more distinct labels, got {self.labels}")
-        if self.positive_label is not None:
-            if len(self.labels) != 2 or self.positive_label not in self.labels:
-                raise ValueError(
-                    f"positive_label={self.positive_label!r} needs a binary problem with that "
-                    f"label; the labels are {list(self.labels)} (use null for argmax)"
-                )
-            if not 0.0 < self.threshold < 1.0:
-                raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
+        positive = self.positive_label  # (threshold: checked by the training config)
+        if positive is not None and (len(self.labels) != 2 or positive not in self.labels):
+            raise ValueError(
+                f"positive_label={positive!r} needs a binary problem with that "
+                f"label; the labels are {list(self.labels)} (use null for argmax)"
+            )
 
     def codes(self, probabilities: np.ndarray) -> np.ndarray:
         """The column (label index) chosen for each row."""
@@ -84,10 +82,6 @@ class ModelInfo:
     registered_name: str | None = None
     version: str | None = None
     alias: str | None = None
-
-    def as_dict(self) -> dict[str, str | None]:
-        """The fields as a plain dictionary (for JSON answers and records)."""
-        return asdict(self)
 
 
 class Prediction(NamedTuple):
@@ -195,18 +189,17 @@ class Predictor:
         ]
 
 
-def share_cpu(workers: int) -> int:
+def share_cpu(workers: int) -> None:
     """Cap torch's threads so ``workers`` processes do not oversubscribe the cores.
 
     Sets ``OMP_NUM_THREADS`` for processes started later and, when torch is loaded,
-    its thread count in this process (forked workers inherit it). Returns the cap.
+    its thread count in this process (forked workers inherit it).
     """
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
-    return threads
 
 
 def describe_model(uri: str) -> ModelInfo:

@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations`` here: FastAPI must see the request
 # model built inside build_router() as a real class, not as a string.
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -75,7 +76,7 @@ def build_router(settings: Settings) -> APIRouter:
                 summary="Which model answers: run id, registered name, version, alias")
     async def version(predictor: PredictorDep) -> ModelVersionResponse:
         """Provenance of the served model, as far as MLflow knows it."""
-        info = {**predictor.info.as_dict(), "uri": redact(predictor.info.uri)}
-        return ModelVersionResponse(data=ModelVersion(**info, **predictor.rule.as_dict()))
+        info = dataclasses.replace(predictor.info, uri=redact(predictor.info.uri))
+        return ModelVersionResponse(data=ModelVersion(**vars(info), **predictor.rule.as_dict()))
 
     return router
