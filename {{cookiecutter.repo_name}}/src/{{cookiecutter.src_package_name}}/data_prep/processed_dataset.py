@@ -100,14 +100,12 @@ def _write_files(
     """Write the split files and rejects, then the manifest, into ``folder``."""
     fs, root = fsspec.core.url_to_fs(folder)
     fs.makedirs(root, exist_ok=True)
-    for split in manifest["files"]:
-        with fs.open(f"{root}/{split}.parquet", "wb") as handle:
+    for split, name in manifest["files"].items():
+        with fs.open(f"{root}/{name}", "wb") as handle:
             _frame(records, split).to_parquet(handle, index=False, compression="zstd")
-    with fs.open(f"{root}/{REJECTS}", "w", encoding="utf-8") as handle:
-        for reject in rejects:
-            handle.write(json.dumps({"path": reject.path, "reason": reject.reason}) + "\n")
-    with fs.open(f"{root}/{MANIFEST}", "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(manifest, indent=2) + "\n")
+    lines = [json.dumps({"path": r.path, "reason": r.reason}) + "\n" for r in rejects]
+    fs.pipe_file(f"{root}/{REJECTS}", "".join(lines).encode())
+    fs.pipe_file(f"{root}/{MANIFEST}", (json.dumps(manifest, indent=2) + "\n").encode())
 
 
 def write_dataset(
@@ -184,6 +182,4 @@ def load_split(path: str, split: str) -> pd.DataFrame:
     manifest = load_manifest(path)
     if split not in manifest["files"]:
         raise KeyError(f"The processed dataset at {path} has no {split!r} split")
-    fs, root = fsspec.core.url_to_fs(path)
-    with fs.open(f"{root.rstrip('/')}/{manifest['files'][split]}", "rb") as handle:
-        return pd.read_parquet(handle)
+    return pd.read_parquet(f"{path.rstrip('/')}/{manifest['files'][split]}")  # any fsspec URL
