@@ -75,21 +75,17 @@ def read_local_review(
                     "refuse_outside_links is true)"
                 )
             flags |= getattr(os, "O_NOFOLLOW", 0)  # no link swapped in meanwhile
-        descriptor = os.open(path, flags)
-    except OSError as error:
-        raise ReviewFileError(f"unreadable ({error.strerror or error})") from None
-    with os.fdopen(descriptor, "rb") as handle:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _KINDS.items() if test(mode)), "special")
-            raise ReviewFileError(f"not a regular file ({kind}; not read)")
-        size = os.fstat(descriptor).st_size
-        if size > max_bytes:
-            raise _too_large(size, max_bytes)
-        try:
+        with os.fdopen(os.open(path, flags), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                kind = next((name for test, name in _KINDS.items() if test(info.st_mode)),
+                            "special")
+                raise ReviewFileError(f"not a regular file ({kind}; not read)")
+            if info.st_size > max_bytes:
+                raise _too_large(info.st_size, max_bytes)
             data = handle.read(max_bytes + 1)
-        except OSError as error:
-            raise ReviewFileError(f"unreadable ({error.strerror or error})") from None
+    except OSError as error:  # (a ReviewFileError is not one: it passes)
+        raise ReviewFileError(f"unreadable ({error.strerror or error})") from None
     return check_size(data, max_bytes)
 
 
@@ -108,8 +104,7 @@ def read_fs_review(fs: Any, path: str, max_bytes: int) -> bytes:
         # fsspec backends raise their own types (aiohttp, google.api_core, ...).
         raise ReviewFileError(f"unreadable ({type(error).__name__}: {error})") from None
     if len(data) > max_bytes:
-        size = fs.size(path) if hasattr(fs, "size") else len(data)
-        raise _too_large(size or len(data), max_bytes)
+        raise _too_large(fs.size(path) or len(data), max_bytes)
     return data
 
 
