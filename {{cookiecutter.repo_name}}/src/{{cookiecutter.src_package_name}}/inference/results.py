@@ -77,7 +77,7 @@ class ResultsFile:
         """Items already in the partial file; a torn last line is cut off."""
         done: set[str] = set()
         good_bytes = 0
-        with self.partial.open("rb") as handle:
+        with self.partial.open("r+b") as handle:
             for line in handle:
                 try:
                     record = json.loads(line)
@@ -87,7 +87,6 @@ class ResultsFile:
                     break
                 done.add(record_key(record))
                 good_bytes += len(line)
-        with self.partial.open("r+b") as handle:
             handle.truncate(good_bytes)
         return done
 
