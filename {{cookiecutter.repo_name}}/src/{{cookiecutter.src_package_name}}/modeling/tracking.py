@@ -25,6 +25,7 @@ from typing import Any
 from unittest import mock
 
 import mlflow
+import pandas as pd
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import Dataset, DatasetInput, InputTag
@@ -220,16 +221,10 @@ def configure_tracking(uri: str, experiment_name: str, artifact_location: str | 
     return experiment_id
 
 
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+def flatten(config: Mapping[str, Any]) -> dict[str, str]:
     """Flatten a nested mapping into ``{"a.b.c": "value"}`` for ``log_params``, secrets redacted."""
-    flat: dict[str, str] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = redact(str(value))
-    return flat
+    flat = pd.json_normalize(dict(config)).to_dict("records")[0]
+    return {str(name): redact(str(value)) for name, value in flat.items()}
 
 
 def run_tags(hptuning_tag: str | None = None) -> dict[str, str]:
