@@ -57,11 +57,6 @@ class StartupError(RuntimeError):
     """
 
 
-async def _send_error(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
-    response = JSONResponse({"detail": detail}, status, headers={"connection": "close"})
-    await response(scope, receive, send)
-
-
 class RequestGuard:  # pylint: disable=too-few-public-methods
     """Limit request bodies and log one line per request with its duration.
 
@@ -110,25 +105,21 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
                 response_started = True
             await send(message)
 
+        # The server (h11, httptools) answers an invalid Content-Length with 400 itself.
+        length = Headers(scope=scope).get("content-length")
         try:
-            try:
-                declared = Headers(scope=scope).get("content-length")
-                length = None if declared is None else int(declared)
-            except ValueError:
-                status = 400
-                await _send_error(scope, receive, send, status, "Invalid Content-Length header.")
-                return
-            try:
-                if length is not None and length > self.max_body_bytes:
-                    raise BodyTooLarge(self.max_body_bytes)
-                # A Content-Length within the limit bounds the body; without one, count it.
-                body_receive = receive if length is not None else self._counting(receive)
-                await self.app(scope, body_receive, logging_send)
-            except BodyTooLarge as error:
-                if response_started:
-                    raise
-                status = 413
-                await _send_error(scope, receive, send, status, error.detail)
+            if length is not None and int(length) > self.max_body_bytes:
+                raise BodyTooLarge(self.max_body_bytes)
+            # A Content-Length within the limit bounds the body; without one, count it.
+            body_receive = receive if length is not None else self._counting(receive)
+            await self.app(scope, body_receive, logging_send)
+        except BodyTooLarge as error:
+            if response_started:
+                raise
+            status = 413
+            response = JSONResponse({"detail": error.detail}, status,
+                                    headers={"connection": "close"})
+            await response(scope, receive, send)
         finally:
             # Path only (query strings may carry tokens), with line breaks escaped.
             REQUEST_LOGGER.info("%s %s %d %.2fms", scope["method"], loggable(scope["path"]),
