@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save_model
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
@@ -265,11 +265,7 @@ class TransformerModel:
         folder.mkdir(parents=True)
         self.network.encoder.save_pretrained(folder / ENCODER_DIR, safe_serialization=True)
         self.tokenizer.save_pretrained(folder / TOKENIZER_DIR)
-        head = {
-            name: value.detach().float().cpu().contiguous()
-            for name, value in self.network.head.state_dict().items()
-        }
-        save_file(head, str(folder / HEAD_FILE))
+        save_model(self.network.head, str(folder / HEAD_FILE))  # fp32, copied to the CPU
         (folder / SETTINGS_FILE).write_text(json.dumps(asdict(self.settings), indent=2) + "\n")
 
     @classmethod
