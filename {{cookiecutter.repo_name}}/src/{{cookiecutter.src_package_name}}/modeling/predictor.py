@@ -213,14 +213,12 @@ def describe_model(uri: str) -> ModelInfo:
 
     try:
         if uri.startswith("models:/"):
-            name, _, ref = uri.removeprefix("models:/").partition("@")
-            client = mlflow.MlflowClient()
-            if ref:
-                version = client.get_model_version_by_alias(name, ref)
-                return ModelInfo(uri, version.run_id, name, str(version.version), ref)
+            name, _, alias = uri.removeprefix("models:/").partition("@")  # or name/version
             name, _, number = name.partition("/")
-            version = client.get_model_version(name, number)
-            return ModelInfo(uri, version.run_id, name, str(version.version))
+            client = mlflow.MlflowClient()
+            version = (client.get_model_version_by_alias(name, alias) if alias
+                       else client.get_model_version(name, number))
+            return ModelInfo(uri, version.run_id, name, str(version.version), alias or None)
         if uri.startswith("runs:/"):
             return ModelInfo(uri, run_id=uri.removeprefix("runs:/").split("/", 1)[0])
         if (Path(uri) / "MLmodel").exists():
