@@ -159,8 +159,7 @@ def load_manifest(path: str) -> dict[str, Any]:
             f"No processed dataset at {path} (no {MANIFEST}). "
             "Run `python src/process_data.py data_prep.processed_data_path=...` first."
         )
-    with fs.open(manifest_path, "r", encoding="utf-8") as handle:
-        manifest: dict[str, Any] = json.load(handle)
+    manifest: dict[str, Any] = json.loads(fs.cat_file(manifest_path))
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IncompleteDatasetError(
             f"The processed dataset at {path} has format_version "
