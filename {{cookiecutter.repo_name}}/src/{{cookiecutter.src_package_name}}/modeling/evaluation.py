@@ -6,7 +6,8 @@ batch inference, so the reported numbers describe what is served.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import matplotlib
@@ -83,8 +84,14 @@ def _positive(predictor: Predictor) -> int:
     return rule.labels.index(rule.positive_label) if rule.positive_label else 1
 
 
-def evaluation_figures(predictor: Predictor, evaluation: Evaluation) -> dict[str, Figure]:
-    """A K x K confusion matrix, and for two labels the ROC and precision-recall curves."""
+@contextlib.contextmanager
+def evaluation_figures(
+    predictor: Predictor, evaluation: Evaluation
+) -> Iterator[dict[str, Figure]]:
+    """A K x K confusion matrix, and for two labels the ROC and precision-recall curves.
+
+    Their memory is freed when the block ends.
+    """
     split = evaluation.split
     labels = list(predictor.labels)
     figures: dict[str, Figure] = {}
@@ -109,10 +116,8 @@ def evaluation_figures(predictor: Predictor, evaluation: Evaluation) -> dict[str
             figures[f"{split}_{name}.png"] = fig
     for figure in figures.values():
         figure.tight_layout()
-    return figures
-
-
-def close_figures(figures: dict[str, Figure]) -> None:
-    """Free the memory of figures once they are saved."""
-    for figure in figures.values():
-        plt.close(figure)
+    try:
+        yield figures
+    finally:
+        for figure in figures.values():
+            plt.close(figure)

@@ -42,7 +42,7 @@ from ..configuration import FrozenConfig, exit_on_user_error, typed_section
 from ..data_prep.processed_dataset import load_manifest, load_split
 from ..redaction import redact_secrets_in_logs
 from . import tracking
-from .evaluation import close_figures, evaluate, evaluation_figures
+from .evaluation import evaluate, evaluation_figures
 from .predictor import Predictor
 from .stop_signals import stop_signal, stop_signals
 from .training_config import TrainConfig, train_config
@@ -129,12 +129,9 @@ def _test_metrics_once(train: TrainConfig, run: Any, parent_run_id: str) -> dict
     for name, value in evaluation.metrics.items():
         client.log_metric(run.info.run_id, name, value)
         client.log_metric(parent_run_id, name, value)
-    figures = evaluation_figures(predictor, evaluation)
-    try:
+    with evaluation_figures(predictor, evaluation) as figures:
         for name, figure in figures.items():
             client.log_figure(run.info.run_id, figure, f"plots/{name}")
-    finally:
-        close_figures(figures)
     return evaluation.metrics
 
 

@@ -30,7 +30,7 @@ from ..configuration import ConfigError
 from ..data_prep.processed_dataset import load_manifest, load_split
 from ..general_utils import staged_folder
 from . import model_io, tracking
-from .evaluation import Evaluation, close_figures, evaluate, evaluation_figures
+from .evaluation import Evaluation, evaluate, evaluation_figures
 from .nbsvm import fit_nbsvm
 from .predictor import DecisionRule, ModelInfo, Predictor
 from .pyfunc import PyfuncModel
@@ -165,8 +165,7 @@ def _tracked_run(cfg: TrainConfig) -> Iterator[Any]:
             "sparse 2**hash_bits-column features into a dense array (15.6 GiB for 500 "
             "reviews at 2**22). Params, metrics, plots, dataset and model are logged anyway."
         )
-    params = cfg.model_dump(mode="json")
-    with tracking.tracked_run(experiment_id, params, trial=_sweep_trial()) as run:
+    with tracking.tracked_run(experiment_id, cfg.model_dump(mode="json"), _sweep_trial()) as run:
         yield run
 
 
@@ -316,15 +315,10 @@ def _keep(  # pylint: disable=too-many-arguments
         folder = _local_model_dir(cfg)
         save_model_atomically(model, rule, folder, example)
         return str(folder), None
-    figures = evaluation_figures(*plotted)
-    try:
-        with tracking.keep_model_if_logging_fails(  # if the tracking server fails mid-logging
-            lambda folder: save_model_atomically(model, rule, folder, example),
-            _local_model_dir(cfg),
-        ):
-            return _log_run(cfg, data, model, rule, metrics, figures)
-    finally:
-        close_figures(figures)
+    keep = tracking.keep_model_if_logging_fails(  # if the tracking server fails mid-logging
+        lambda folder: save_model_atomically(model, rule, folder, example), _local_model_dir(cfg))
+    with evaluation_figures(*plotted) as figures, keep:
+        return _log_run(cfg, data, model, rule, metrics, figures)
 
 
 def run_training(cfg: TrainConfig) -> TrainingResult:
