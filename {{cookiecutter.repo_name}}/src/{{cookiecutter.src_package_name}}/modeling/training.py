@@ -169,15 +169,6 @@ def _tracked_run(cfg: TrainConfig) -> Iterator[Any]:
         yield run
 
 
-def _log_dataset(cfg: TrainConfig, manifest: dict[str, Any]) -> None:
-    """Log the processed dataset as the run's input (lineage), with its manifest."""
-    source = str(cfg.data_path)
-    tracking.log_dataset(mlflow.active_run().info.run_id, source, manifest["content_sha256"],
-                         "training")
-    mlflow.set_tags({"dataset_sha256": manifest["content_sha256"], "dataset_path": source})
-    mlflow.log_dict(manifest, "dataset/manifest.json")
-
-
 def _log_run(  # pylint: disable=too-many-arguments
     cfg: TrainConfig,
     data: TrainingData,
@@ -186,14 +177,17 @@ def _log_run(  # pylint: disable=too-many-arguments
     metrics: dict[str, float],
     figures: dict[str, Any],
 ) -> tuple[str, str | None]:
-    """Log lineage, metrics, plots and the model to the active run.
+    """Log the dataset (the run's input: lineage, with its manifest), metrics, plots, model.
 
     Returns
     -------
     model_uri, registered : str, str or None
         The logged model's URI and ``name/version`` when registered.
     """
-    _log_dataset(cfg, data.manifest)
+    sha256, run_id = data.manifest["content_sha256"], mlflow.active_run().info.run_id
+    tracking.log_dataset(run_id, cfg.data_path, sha256, "training")
+    mlflow.set_tags({"dataset_sha256": sha256, "dataset_path": cfg.data_path})
+    mlflow.log_dict(data.manifest, "dataset/manifest.json")
     mlflow.log_metrics(metrics)
     for name, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{name}")
