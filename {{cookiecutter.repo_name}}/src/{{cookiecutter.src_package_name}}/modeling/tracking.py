@@ -92,18 +92,14 @@ def tracked_run(
         tags[RUN_ROLE_TAG] = TRIAL_ROLE
     with stop_signals():
         run = mlflow.start_run(experiment_id=experiment_id, parent_run_id=parent, tags=tags)
-        status = "FINISHED"
         try:
             mlflow.log_params(flatten(params))
             yield run
-        except (KeyboardInterrupt, Terminated):
-            status = "KILLED"
+        except BaseException as error:
+            stopped = isinstance(error, KeyboardInterrupt | Terminated)
+            _end_active_run(run.info.run_id, "KILLED" if stopped else "FAILED")
             raise
-        except BaseException:
-            status = "FAILED"
-            raise
-        finally:
-            _end_active_run(run.info.run_id, status)
+        _end_active_run(run.info.run_id, "FINISHED")
 
 
 def _end_active_run(run_id: str, status: str) -> None:
