@@ -100,8 +100,7 @@ def save_model(  # pylint: disable=unused-argument,too-many-arguments
     folder.mkdir(parents=True)
     kind = model_kind(model)
     mlflow_model = mlflow_model or Model()
-    if signature is not None:
-        mlflow_model.signature = signature
+    mlflow_model.signature = signature
     if input_example is not None:
         _save_example(mlflow_model, input_example, str(folder))
     config: dict[str, Any] = {"kind": kind, "format_version": FORMAT_VERSION, **rule}
