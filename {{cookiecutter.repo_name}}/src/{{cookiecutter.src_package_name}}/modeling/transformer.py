@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -72,9 +71,8 @@ def verify_weights(folder: Path, expected_sha256: str) -> None:
 
 
 def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep in name.replace(
-        "/", ""
-    )
+    """Whether ``name`` is a path rather than a hub id (``name`` or ``org/name``)."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
 
 
 def resolve_base_model(name: str, expected_sha256: str | None = None) -> str:
@@ -247,8 +245,6 @@ class TransformerModel:
         Batches are sorted by length.
         """
         result = np.empty((len(sequences), self.network.head.out_features), dtype=np.float64)
-        if not sequences:
-            return result
         self.network.eval()
         order = np.argsort([len(seq) for seq in sequences], kind="stable")
         size = self.settings.eval_batch_size
@@ -279,7 +275,6 @@ class TransformerModel:
         head = load_file(str(folder / HEAD_FILE))
         network = ClassifierNetwork(encoder, int(head["weight"].shape[0]))
         network.head.load_state_dict(head)
-        network.eval()
         return cls(tokenizer, network, settings, choose_device(device))
 
 
