@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -69,8 +69,7 @@ class DecisionRule:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, as saved in the model's ``MLmodel``."""
-        return {"labels": list(self.labels), "positive_label": self.positive_label,
-                "threshold": self.threshold}
+        return asdict(self) | {"labels": list(self.labels)}
 
 
 @dataclass(frozen=True)
