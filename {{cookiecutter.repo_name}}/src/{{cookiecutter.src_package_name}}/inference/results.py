@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import IO, Any
 
@@ -110,9 +111,7 @@ class ResultsFile:
             fsync_dir(Path(self.path).parent)  # the rename itself survives a power loss
             return
         self.fs.put_file(str(self.partial), self.path)
-        self.partial.unlink()
-        self.partial.with_name(self.partial.name + ".lock").unlink(missing_ok=True)
-        self.partial.parent.rmdir()
+        shutil.rmtree(self.partial.parent)  # this output's own staging folder (partial, lock)
 
     def close(self) -> None:
         """Close without committing (the run was interrupted)."""
