@@ -217,12 +217,11 @@ def _not_regular(directory: str, names: list[str]) -> set[str]:
     """Names in ``directory`` that are neither regular files nor folders (links included)."""
     skipped = set()
     for name in names:
-        mode = os.lstat(os.path.join(directory, name)).st_mode
+        path = os.path.join(directory, name)
+        mode = os.lstat(path).st_mode
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            LOGGER.warning(
-                "Not copied: %s (a link or special file; only regular files are fetched)",
-                os.path.join(directory, name),
-            )
+            LOGGER.warning("Not copied: %s (a link or special file; only regular files are "
+                           "fetched)", path)
             skipped.add(name)
     return skipped
 
