@@ -181,4 +181,7 @@ def load_split(path: str, split: str) -> pd.DataFrame:
     manifest = load_manifest(path)
     if split not in manifest["files"]:
         raise KeyError(f"The processed dataset at {path} has no {split!r} split")
-    return pd.read_parquet(f"{path.rstrip('/')}/{manifest['files'][split]}")  # any fsspec URL
+    # Through fsspec: pandas would read gs:// with pyarrow's own filesystem (other credentials).
+    fs, root = fsspec.core.url_to_fs(path)
+    with fs.open(f"{root.rstrip('/')}/{manifest['files'][split]}", "rb") as handle:
+        return pd.read_parquet(handle)
