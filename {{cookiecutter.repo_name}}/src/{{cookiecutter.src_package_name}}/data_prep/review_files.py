@@ -25,13 +25,9 @@ from typing import Any, NamedTuple
 from ..configuration import UserError
 from .text import clean_text
 
-_KINDS = {
-    stat.S_ISDIR: "a directory",
-    stat.S_ISFIFO: "a FIFO",
-    stat.S_ISCHR: "a character device",
-    stat.S_ISBLK: "a block device",
-    stat.S_ISSOCK: "a socket",
-}
+#: What a file that is not a regular one is, by the file type letter of ``stat.filemode``.
+_KINDS = {"d": "a directory", "p": "a FIFO", "c": "a character device", "b": "a block device",
+          "s": "a socket"}
 
 
 class ReviewFileError(UserError):
@@ -78,8 +74,7 @@ def read_local_review(
         with os.fdopen(os.open(path, flags), "rb") as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
-                kind = next((name for test, name in _KINDS.items() if test(info.st_mode)),
-                            "special")
+                kind = _KINDS.get(stat.filemode(info.st_mode)[0], "special")
                 raise ReviewFileError(f"not a regular file ({kind}; not read)")
             if info.st_size > max_bytes:
                 raise _too_large(info.st_size, max_bytes)
