@@ -148,8 +148,7 @@ def head_tail(ids: Sequence[int], body: int, head: int) -> list[int]:
     """Keep ``ids`` whole when they fit ``body``; else their first ``head`` and last ones."""
     if len(ids) <= body:
         return list(ids)
-    tail = body - head
-    return list(ids[:head]) + (list(ids[-tail:]) if tail > 0 else [])
+    return list(ids[:head]) + list(ids[len(ids) - (body - head) :])  # tail: body - head
 
 
 def encode(tokenizer: Any, texts: Sequence[str], settings: EncodingSettings) -> list[list[int]]:
@@ -175,6 +174,16 @@ def collate(
     ids = nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=pad_id)
     lengths = torch.tensor([len(row) for row in rows])
     return ids, (torch.arange(ids.shape[1]) < lengths[:, None]).long()
+
+
+def _pretrained(tokenizer: str, encoder: str) -> tuple[Any, nn.Module]:
+    """A tokenizer and an encoder (safetensors only) from their folders or hub id.
+
+    The encoder has fp32 master weights whatever the file holds (bf16 autocast on CUDA
+    does the rest).
+    """
+    model = AutoModel.from_pretrained(encoder, use_safetensors=True, dtype=torch.float32)
+    return AutoTokenizer.from_pretrained(tokenizer), model
 
 
 class ClassifierNetwork(nn.Module):
@@ -268,10 +277,7 @@ class TransformerModel:
     def load(cls, folder: Path, device: str = "auto") -> TransformerModel:
         """Load what :meth:`save` wrote; only safetensors weights are read."""
         settings = EncodingSettings(**json.loads((folder / SETTINGS_FILE).read_text()))
-        tokenizer = AutoTokenizer.from_pretrained(str(folder / TOKENIZER_DIR))
-        encoder = AutoModel.from_pretrained(
-            str(folder / ENCODER_DIR), use_safetensors=True, dtype=torch.float32
-        )
+        tokenizer, encoder = _pretrained(str(folder / TOKENIZER_DIR), str(folder / ENCODER_DIR))
         head = load_file(str(folder / HEAD_FILE))
         network = ClassifierNetwork(encoder, int(head["weight"].shape[0]))
         network.head.load_state_dict(head)
@@ -294,9 +300,7 @@ def build_model(
     cfg: TransformerConfig, device: torch.device, base: str, num_labels: int
 ) -> TransformerModel:
     """The pretrained encoder and tokenizer of ``base`` with a fresh head of ``num_labels``."""
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    # fp32 master weights whatever the file holds (bf16 autocast on CUDA does the rest).
-    encoder = AutoModel.from_pretrained(base, use_safetensors=True, dtype=torch.float32)
+    tokenizer, encoder = _pretrained(base, base)
     settings = EncodingSettings(cfg.max_tokens, cfg.head_tokens, cfg.eval_batch_size)
     return TransformerModel(tokenizer, ClassifierNetwork(encoder, num_labels), settings, device)
 
@@ -377,8 +381,7 @@ def train_encoded(  # pylint: disable=too-many-arguments
         losses = _train_epoch(model, [train_ids[i] for i in order], targets[order], cfg,
                               (optimizer, scheduler), f"epoch {epoch}/{cfg.epochs}")
         steps += len(losses)
-        probabilities = model.score_batch(val_ids)
-        metrics = _epoch_metrics(losses, probabilities, np.asarray(val_codes))
+        metrics = _epoch_metrics(losses, model.score_batch(val_ids), np.asarray(val_codes))
         metrics["epoch_seconds"] = time.perf_counter() - tick
         LOGGER.info("Epoch %d: %s", epoch, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         if on_epoch is not None:
