@@ -100,16 +100,14 @@ class InputFolder:
         path (to the folder, with ``/`` separators) identifies the file for sharding.
         """
         local = self.is_local
-        root = os.path.abspath(self.root) if local else self.root.rstrip("/")
+        root = self.root.rstrip("/")  # (fsspec makes a local path absolute)
         walk = os.walk(root) if local else self.fs.walk(root)
         for dirpath, dirnames, filenames in walk:
             dirnames.sort()
             for name in sorted(filenames):
                 if name.endswith(suffix):
                     path = f"{dirpath.rstrip('/')}/{name}"
-                    relative = path[len(root) + 1 :]
-                    yield (os.path.join(dirpath, name) if local
-                           else self.fs.unstrip_protocol(path)), relative
+                    yield (path if local else self.fs.unstrip_protocol(path)), path[len(root) + 1 :]
 
     def read(self, path: str, max_bytes: int, refuse_outside_links: bool) -> str:
         """One file as one text (as decoded; the predictor cleans it).
@@ -119,8 +117,7 @@ class InputFolder:
         ReviewFileError
             When the file is refused, cannot be read, is not UTF-8 or holds no text.
         """
-        data = (read_local_review(path, os.path.abspath(self.root), max_bytes,
-                                  refuse_outside_links)
+        data = (read_local_review(path, self.root, max_bytes, refuse_outside_links)
                 if self.is_local else read_fs_review(self.fs, path, max_bytes))
         return decode_review(data).text
 
@@ -164,9 +161,7 @@ def _rows(url: str, frame: Any, text_column: str,
           id_column: str | None) -> Iterator[tuple[Item, str]]:
     ids = frame[id_column].tolist() if id_column else [None] * len(frame)
     for row, (text, identity) in enumerate(zip(frame[text_column], ids, strict=True), start=1):
-        fields: dict[str, Any] = {"filepath": url, "row": row}
-        if id_column:
-            fields["id"] = identity
+        fields = {"filepath": url, "row": row, **({"id": identity} if id_column else {})}
         yield Item(f"{url}:row {row}", fields, as_text(text)), f"row {row}"
 
 
