@@ -95,14 +95,12 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
-        status = 500
-        response_started = False
+        status: int | None = None  # until the response starts
 
         async def logging_send(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                response_started = True
             await send(message)
 
         # The server (h11, httptools) answers an invalid Content-Length with 400 itself.
@@ -111,10 +109,9 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
             if length is not None and int(length) > self.max_body_bytes:
                 raise BodyTooLarge(self.max_body_bytes)
             # A Content-Length within the limit bounds the body; without one, count it.
-            body_receive = receive if length is not None else self._counting(receive)
-            await self.app(scope, body_receive, logging_send)
+            await self.app(scope, receive if length else self._counting(receive), logging_send)
         except BodyTooLarge as error:
-            if response_started:
+            if status is not None:  # the response has started
                 raise
             status = 413
             response = JSONResponse({"detail": error.detail}, status,
@@ -123,7 +120,7 @@ class RequestGuard:  # pylint: disable=too-few-public-methods
         finally:
             # Path only (query strings may carry tokens), with line breaks escaped.
             REQUEST_LOGGER.info("%s %s %d %.2fms", scope["method"], loggable(scope["path"]),
-                                status, (time.perf_counter() - start) * 1000.0)
+                                status or 500, (time.perf_counter() - start) * 1000.0)
 
     def _counting(self, receive: Receive) -> Receive:
         """Count body bytes of a request sent without Content-Length."""
