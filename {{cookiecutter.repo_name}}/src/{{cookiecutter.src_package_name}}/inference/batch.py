@@ -249,12 +249,10 @@ def _records(results: list[Result], info: ModelInfo) -> list[dict[str, Any]]:
     """The records of a batch: the item's fields, its label and probabilities, the model."""
     now = time.strftime(TIME_FORMAT, time.gmtime())
     model = {"model_version": _model_version(info), "model_run_id": info.run_id}
-    records = []
-    for item, prediction, error in results:
-        answer = prediction._asdict() if prediction else dict.fromkeys(Prediction._fields)
-        records.append({"time": now, **item.fields, **answer, **model,
-                        **({"error": error} if error else {})})
-    return records
+    unanswered = dict.fromkeys(Prediction._fields)
+    return [{"time": now, **item.fields, **(prediction._asdict() if prediction else unanswered),
+             **model, **({"error": error} if error else {})}
+            for item, prediction, error in results]
 
 
 def _items(settings: BatchSettings, folder: InputFolder | None) -> Iterator[tuple[Item, str]]:
@@ -357,22 +355,20 @@ def _write_results(settings: BatchSettings, results: ResultsFile, todo: Iterator
     predict = _in_process if settings.num_workers == 1 else _in_pool
     results.open(append)
     # In a pod's log (no terminal) a line every 30 s, not ten a second.
-    progress = tqdm(unit="item", desc="batch inference", disable=not settings.progress,
-                    mininterval=0.1 if sys.stderr.isatty() else 30.0)
-    try:
-        for batch in predict(settings, folder, predictor, _batches(todo, settings.batch_size)):
-            results.write(_records(batch, predictor.info))
-            failed = sum(1 for result in batch if result.error is not None)
-            summary.items += len(batch)
-            summary.errors += failed
-            summary.predicted += len(batch) - failed
-            progress.update(len(batch))
-        results.commit()
-    except BaseException:
-        results.close()
-        LOGGER.error("Interrupted after %d items; %s holds them. Rerun with inference.resume=true "
-                     "and the same inference.output_dir to continue.", summary.items,
-                     results.partial)
-        raise
-    finally:
-        progress.close()
+    with tqdm(unit="item", desc="batch inference", disable=not settings.progress,
+              mininterval=0.1 if sys.stderr.isatty() else 30.0) as progress:
+        try:
+            for batch in predict(settings, folder, predictor, _batches(todo, settings.batch_size)):
+                results.write(_records(batch, predictor.info))
+                failed = sum(1 for result in batch if result.error is not None)
+                summary.items += len(batch)
+                summary.errors += failed
+                summary.predicted += len(batch) - failed
+                progress.update(len(batch))
+            results.commit()
+        except BaseException:
+            results.close()
+            LOGGER.error("Interrupted after %d items; %s holds them. Rerun with "
+                         "inference.resume=true and the same inference.output_dir to continue.",
+                         summary.items, results.partial)
+            raise
