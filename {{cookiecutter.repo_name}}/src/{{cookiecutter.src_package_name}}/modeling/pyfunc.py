@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .predictor import Predictor
+from .predictor import Prediction, Predictor
 
 
 class PyfuncModel:
@@ -33,8 +33,7 @@ class PyfuncModel:
             column = "text" if "text" in model_input.columns else model_input.columns[0]
             model_input = model_input[column]
         texts = [str(text) for text in list(model_input)]
-        return pd.DataFrame(self.predictor.predict(texts), columns=[
-            "label", "probability", "probabilities"])
+        return pd.DataFrame(self.predictor.predict(texts), columns=Prediction._fields)
 
 
 def _load_pyfunc(path: str) -> PyfuncModel:

@@ -244,12 +244,11 @@ def find_parent_run(experiment_id: str, hptuning_tag: str) -> str | None:
 
 def create_parent_run(experiment_id: str, hptuning_tag: str) -> str:
     """Start the parent run of the sweep tagged ``hptuning_tag``; return its id."""
-    run = mlflow.MlflowClient().create_run(
+    return mlflow.MlflowClient().create_run(
         experiment_id,
         tags={**run_tags(hptuning_tag), RUN_ROLE_TAG: PARENT_ROLE},
         run_name=f"hptuning-{hptuning_tag}",
-    )
-    return run.info.run_id
+    ).info.run_id
 
 
 def register_model(model_uri: str, name: str, alias: str | None = None) -> str:
