@@ -135,13 +135,6 @@ def _test_metrics_once(train: TrainConfig, run: Any, parent_run_id: str) -> dict
     return evaluation.metrics
 
 
-def _current_champion(client: Any, name: str) -> Any | None:
-    try:
-        return client.get_model_version_by_alias(name, tracking.CHAMPION_ALIAS)
-    except MlflowException:
-        return None  # no model of that name or no champion yet
-
-
 def _compare(
     metric: str, objective: float, current: Any | None, current_objective: float | None,
     force: bool,
@@ -171,7 +164,10 @@ def promote_if_better(
     """
     client = mlflow.MlflowClient()
     name, metric = train.registered_model_name, train.objective_metric
-    current = _current_champion(client, name)
+    try:
+        current = client.get_model_version_by_alias(name, tracking.CHAMPION_ALIAS)
+    except MlflowException:
+        current = None  # no model of that name or no champion yet
     previous = client.get_run(current.run_id).data.metrics.get(metric) if current else None
     if current is not None and current.run_id == run.info.run_id:
         promoted, reason, version = False, "already the champion", str(current.version)
