@@ -96,7 +96,7 @@ def evaluation_figures(
     labels = list(predictor.labels)
     figures: dict[str, Figure] = {}
     size = max(4.5, 0.6 * len(labels) + 2.5)
-    fig, ax = plt.subplots(figsize=(size, size - 0.5))
+    fig, ax = plt.subplots(figsize=(size, size - 0.5), layout="tight")
     metrics.ConfusionMatrixDisplay.from_predictions(
         evaluation.codes, evaluation.predicted, labels=list(range(len(labels))),
         display_labels=labels, ax=ax, colorbar=False, xticks_rotation="vertical",
@@ -110,12 +110,10 @@ def evaluation_figures(
             ("roc_curve", "ROC curve", metrics.RocCurveDisplay),
             ("pr_curve", "Precision-recall curve", metrics.PrecisionRecallDisplay),
         ):
-            fig, ax = plt.subplots(figsize=(4.5, 4))
+            fig, ax = plt.subplots(figsize=(4.5, 4), layout="tight")
             display.from_predictions(truth, scores, ax=ax, name=labels[positive])
             ax.set_title(f"{title} ({split})")
             figures[f"{split}_{name}.png"] = fig
-    for figure in figures.values():
-        figure.tight_layout()
     try:
         yield figures
     finally:
