@@ -123,9 +123,8 @@ def download(source: str, target: Path, checksum: str | None, progress: bool = T
     copied = 0
     with (
         _open_source(source) as (stream, size),
-        target.open("wb") as out,
-        tqdm(total=size, unit="B", unit_scale=True, desc="Downloading",
-             disable=not progress) as progress_bar,
+        target.open("wb") as file,
+        tqdm.wrapattr(file, "write", total=size, desc="Downloading", disable=not progress) as out,
     ):
         while chunk := stream.read(CHUNK):
             copied += len(chunk)
@@ -137,7 +136,6 @@ def download(source: str, target: Path, checksum: str | None, progress: bool = T
             out.write(chunk)
             sha256.update(chunk)
             hasher.update(chunk)
-            progress_bar.update(len(chunk))
     if expected is not None and hasher.hexdigest() != expected:
         raise FetchError(
             f"Checksum mismatch for {redact(source)}: expected {checksum}, got "
