@@ -141,3 +141,14 @@ def test_the_decision_rule_is_saved_with_the_model(
     predictor = Predictor.load(tmp_path / "model")
     assert predictor.rule == rule
     assert predictor.predict_proba(["a text"]).shape == (1, len(TINY_LABELS[labels]))
+
+
+def test_a_saved_rule_out_of_bounds_is_refused_on_load(tmp_path: Path) -> None:
+    """A model's MLmodel is a file anyone can edit: a threshold of 1.5 would answer "negative"
+    to every review without a word, so loading refuses it (the training config never sees it)."""
+    rule = DecisionRule(TINY_LABELS["binary"], "positive", 0.8)
+    model_io.save_model(fit_tiny_model("binary"), tmp_path / "model", rule.as_dict())
+    mlmodel = tmp_path / "model" / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("threshold: 0.8", "threshold: 1.5"))
+    with pytest.raises(ValueError, match="threshold must be between 0 and 1, got 1.5"):
+        Predictor.load(tmp_path / "model")

@@ -25,7 +25,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from filelock import Timeout
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
 
 from ..configuration import FrozenConfig, UserError
@@ -55,8 +55,7 @@ class BatchSettings(FrozenConfig):  # pylint: disable=too-many-instance-attribut
     model_uri: str | None
     text_column: str
     id_column: str | None
-    #: A plain file name: no slash or backslash, and not dots only (``.``, ``..``).
-    output_filename: str = Field(pattern=r"^[^/\\]*[^/\\.][^/\\]*$")
+    output_filename: str
     batch_size: int = Field(ge=1)
     num_workers: int = Field(ge=1)
     shard_index: int = Field(ge=0)
@@ -65,6 +64,13 @@ class BatchSettings(FrozenConfig):  # pylint: disable=too-many-instance-attribut
     max_file_bytes: int = Field(ge=1)
     refuse_outside_links: bool
     progress: bool
+
+    @field_validator("output_filename")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not name or name in {".", ".."} or "/" in name or os.sep in name:
+            raise ValueError(f"inference.output_filename must be a plain file name, got {name!r}")
+        return name
 
     @model_validator(mode="after")
     def _consistent(self) -> BatchSettings:

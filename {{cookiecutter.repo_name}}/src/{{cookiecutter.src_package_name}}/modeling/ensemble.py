@@ -24,6 +24,8 @@ class EnsembleModel:
     kind = "ensemble"
 
     def __init__(self, nbsvm: Any, transformer: Any, weight: float) -> None:
+        if not 0.0 <= weight <= 1.0:  # (the weight of a loaded model comes from its MLmodel)
+            raise ValueError(f"the ensemble weight must be within [0, 1], got {weight}")
         self.nbsvm = nbsvm
         self.transformer = transformer
         self.weight = float(weight)

@@ -53,12 +53,14 @@ class DecisionRule:
     def __post_init__(self) -> None:
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
             raise ValueError(f"a classifier needs two or more distinct labels, got {self.labels}")
-        positive = self.positive_label  # (threshold: checked by the training config)
+        positive = self.positive_label  # (a saved model's MLmodel gives these too)
         if positive is not None and (len(self.labels) != 2 or positive not in self.labels):
             raise ValueError(
                 f"positive_label={positive!r} needs a binary problem with that "
                 f"label; the labels are {list(self.labels)} (use null for argmax)"
             )
+        if positive is not None and not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
 
     def codes(self, probabilities: np.ndarray) -> np.ndarray:
         """The column (label index) chosen for each row."""
