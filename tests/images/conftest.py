@@ -100,11 +100,11 @@ def postgres() -> None:
         missing(f"PostgreSQL does not answer on {PG['host']}:{PG['port']}")
 
 
-@pytest.fixture(scope="session")
-def databases(postgres: None) -> Iterator[dict[str, str]]:
-    """Two fresh databases (MLflow's store, the Optuna study), dropped at the end."""
+@contextlib.contextmanager
+def fresh_databases(prefix: str) -> Iterator[dict[str, str]]:
+    """Two new databases (MLflow's store, the Optuna study) by URL, dropped at the end."""
     suffix = uuid.uuid4().hex[:8]
-    names = {"mlflow": f"aisg_image_test_mlflow_{suffix}", "optuna": f"aisg_image_test_optuna_{suffix}"}
+    names = {"mlflow": f"{prefix}_mlflow_{suffix}", "optuna": f"{prefix}_optuna_{suffix}"}
     try:
         for name in names.values():
             psql(f"CREATE DATABASE {name}")
@@ -114,6 +114,13 @@ def databases(postgres: None) -> Iterator[dict[str, str]]:
     finally:
         for name in names.values():
             psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def databases(postgres: None) -> Iterator[dict[str, str]]:
+    """Two fresh databases (MLflow's store, the Optuna study), dropped at the end."""
+    with fresh_databases("aisg_image_test") as urls:
+        yield urls
 
 
 def remove_test_objects(keep_images: bool) -> None:

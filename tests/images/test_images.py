@@ -25,7 +25,7 @@ from pathlib import Path
 
 import docker_guide
 import pytest
-from conftest import PG, Built, free_port, psql, sh
+from conftest import Built, free_port, fresh_databases, psql, sh
 from guide import localise, marked_blocks
 from test_guide import predictions
 
@@ -533,33 +533,26 @@ def test_cluster_rehearsal_runs_every_job_spec_on_polyaxon(
     """scripts/rehearse-cluster.sh with the built images: every job spec that Polyaxon's local
     docker executor can run, checked by its run status, on a GCS emulator, an MLflow server on
     PostgreSQL and a 2-worker study on PostgreSQL; everything it started is stopped after."""
-    suffix = uuid.uuid4().hex[:8]
-    names = {"mlflow": f"aisg_rehearsal_mlflow_{suffix}", "optuna": f"aisg_rehearsal_optuna_{suffix}"}
-    url = "postgresql+psycopg2://{user}@{host}:{port}/".format(**PG)
     work = tmp_path / "rehearsal"
     env = {
         # The template's test venv holds the emulator's wheel; the sandbox gets a venv of its own.
         "PYTHON": sys.executable, "POLYAXON_VENV": str(tmp_path / "polyaxon-venv"),
         "REHEARSAL_DIR": str(work),
-        "MLFLOW_BACKEND_URI": url + names["mlflow"], "OPTUNA_STORAGE": url + names["optuna"],
         "DATA_PREP_IMAGE": built.tag("-data-prep.Dockerfile"),
         "TRAINING_IMAGE": built.tag("-model-training.Dockerfile"),
         "MLFLOW_IMAGE": built.tag("mlflow-tracking-server.Dockerfile"),
         "API_IMAGE": built.tag("-fastapi.Dockerfile"),
         "BATCH_IMAGE": built.tag("-batch-inferencing.Dockerfile"),
     }
-    try:
-        for name in names.values():
-            psql(f"CREATE DATABASE {name}")
+    # Databases of its own: its registrations must not move the other tests' champion.
+    with fresh_databases("aisg_rehearsal") as urls:
+        env |= {"MLFLOW_BACKEND_URI": urls["mlflow"], "OPTUNA_STORAGE": urls["optuna"]}
         started = time.monotonic()
         result = sh("bash scripts/rehearse-cluster.sh", cwd=built.project, env=env, timeout=1800,
                     check=False)
         print(f"rehearsal: {time.monotonic() - started:.0f} s (sandbox install included)", flush=True)
-        trials = psql("SELECT count(*) FROM trials WHERE state = 'COMPLETE'", database=names["optuna"]) \
-            if result.returncode == 0 else "0"
-    finally:
-        for name in names.values():
-            psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        trials = psql("SELECT count(*) FROM trials WHERE state = 'COMPLETE'",
+                      database=urls["optuna"].rsplit("/", 1)[1]) if result.returncode == 0 else "0"
     print(result.stdout[-6000:], result.stderr[-3000:], sep="\n")  # shown when the test fails
     assert result.returncode == 0, "the rehearsal failed: see its output above"
     summary = (work / "summary.txt").read_text(encoding="utf-8")
