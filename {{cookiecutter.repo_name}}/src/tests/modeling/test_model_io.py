@@ -150,5 +150,5 @@ def test_a_saved_rule_out_of_bounds_is_refused_on_load(tmp_path: Path) -> None:
     model_io.save_model(fit_tiny_model("binary"), tmp_path / "model", rule.as_dict())
     mlmodel = tmp_path / "model" / "MLmodel"
     mlmodel.write_text(mlmodel.read_text().replace("threshold: 0.8", "threshold: 1.5"))
-    with pytest.raises(ValueError, match="threshold must be between 0 and 1, got 1.5"):
+    with pytest.raises(ValueError, match=r"threshold must be between 0 and 1, got 1\.5"):
         Predictor.load(tmp_path / "model")
