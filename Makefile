@@ -60,8 +60,10 @@ bench-api-vs-mlflow:  ## The API against mlflow models serve, one model, 2 worke
 	@test -n "$(BENCH_ARGS)" || { echo 'Set BENCH_ARGS="--model <saved model folder> [--workers 2 --clients 8]"' >&2; exit 2; }
 	$(or $(BENCH_PYTHON),$(PYTHON)) benchmarks/bench_api_vs_mlflow.py $(BENCH_ARGS)
 
-# The guide's screenshots: bake, run the pipeline on the sample corpus, start the MLflow UI and the
-# API, capture them with headless Chromium (Debian's chromium + playwright; no browser download).
+# The guide's screenshots: bake, run the pipeline on IMDB_TARBALL's reviews (else the sample
+# corpus), start the MLflow UI and the API, capture them with headless Chromium (Debian's chromium
+# + playwright; no browser download); then the cluster rehearsal's Polyaxon runs and bucket
+# (Docker; SCREENSHOTS_ARGS=--no-rehearsal skips them).
 # SCREENSHOTS_PYTHON: a venv python with the project's dependencies and playwright. Offline,
 # SWAGGER_UI_DIST=<unpacked npm swagger-ui-dist@5.35.0> stands in for the CDN that /docs loads.
 # By default .venv-screenshots is created and the baked project, with its dev extra (playwright
@@ -70,7 +72,8 @@ SCREENSHOTS_PYTHON ?= .venv-screenshots/bin/python
 screenshots:  ## Remake the guide's screenshots ({{cookiecutter.repo_name}}/assets/*.png) in a real browser
 	test -x "$(SCREENSHOTS_PYTHON)" || $(PYTHON) -m venv "$$(dirname "$$(dirname "$(SCREENSHOTS_PYTHON)")")"
 	$(SCREENSHOTS_PYTHON) tools/screenshots.py --venv "$$(dirname "$$(dirname "$(SCREENSHOTS_PYTHON)")")" \
-		$(if $(SWAGGER_UI_DIST),--swagger-ui-dist "$(SWAGGER_UI_DIST)") $(SCREENSHOTS_ARGS)
+		$(if $(SWAGGER_UI_DIST),--swagger-ui-dist "$(SWAGGER_UI_DIST)") \
+		$(if $(IMDB_TARBALL),--imdb-tarball "$(IMDB_TARBALL)") $(SCREENSHOTS_ARGS)
 
 # GPU check of model=transformer: prepare a <= 64 MiB bundle here (BENCH_PYTHON: a Python
 # with the project's [neural] dependencies), then run it on a machine with a GPU.

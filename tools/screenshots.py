@@ -4,7 +4,8 @@
 Steps (progress is printed; logs go to ``<scratch>/logs/``):
 
 1. bake a project with the default answers, install it and run its pipeline on
-   the sample corpus with ``demo/run_demo.py``'s machinery: data preparation,
+   the IMDB reviews of ``--imdb-tarball`` (or ``$IMDB_TARBALL``; else the
+   sample corpus) with ``demo/run_demo.py``'s machinery: data preparation,
    one training run, a short Optuna sweep whose best trial gets the alias
    ``champion``;
 2. start the MLflow UI on the project's embedded store and the API (gunicorn)
@@ -13,7 +14,12 @@ Steps (progress is printed; logs go to ``<scratch>/logs/``):
    browser download) over the pages the guide shows, and save one PNG per page
    into the template's ``{{cookiecutter.repo_name}}/assets/``, quantised to stay
    under 250 KB (``pngquant`` when installed, else Pillow);
-4. stop both servers, always, by their process ids.
+4. stop both servers, always, by their process ids;
+5. unless ``--no-rehearsal``: run the project's ``scripts/rehearse-cluster.sh``
+   with ``KEEP_RUNNING=1`` (Docker needed; the images are built when missing),
+   capture the Polyaxon sandbox's runs list, one run's page and the bucket's
+   listing on the GCS stand-in, then stop the rehearsal (its own trap removes
+   what it started).
 
 Run it with a Python that has the project's dependencies and ``playwright``
 (``--venv`` names that environment; the project is installed into it)::
@@ -25,12 +31,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -80,11 +89,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cookiecutter", help="cookiecutter executable (default: a cached tools venv)")
     parser.add_argument("--trials", type=int, default=4, help="Optuna trials of the sweep (default 4)")
     parser.add_argument("--scratch", help="folder for the baked project and logs (default: scratch/screenshots-<time>)")
+    parser.add_argument("--imdb-tarball", default=os.environ.get("IMDB_TARBALL"),
+                        help="run the pipeline on these IMDB reviews (default: $IMDB_TARBALL; without one, the "
+                        "sample corpus, whose metrics are all about 1.0)")
     parser.add_argument("--project", help="reuse a project whose pipeline already ran (skips steps 1-6)")
     parser.add_argument("--out", default=str(ASSETS), help=f"where the PNGs go (default: {ASSETS})")
     parser.add_argument("--swagger-ui-dist", default=os.environ.get("SWAGGER_UI_DIST"),
                         help="offline: an unpacked npm swagger-ui-dist@5.35.0 folder served in place of the CDN "
                         "that the API's /docs loads (`npm pack swagger-ui-dist@5.35.0`); default: the CDN")
+    parser.add_argument("--no-rehearsal", dest="rehearsal", action="store_false",
+                        help="skip the cluster rehearsal's screenshots (they need Docker)")
+    parser.add_argument("--polyaxon-venv", help="venv of the Polyaxon sandbox for the rehearsal "
+                        "(default: the project's .venv-polyaxon, made on first use)")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM") or shutil.which("chromium"),
                         help="Chromium executable (default: $CHROMIUM or chromium on PATH)")
     return parser.parse_args(argv)
@@ -134,7 +150,8 @@ class Shooter:
     def shoot(self, name: str, url: str, prepare: Callable[[Any], None] | None = None,
               height: int = VIEWPORT["height"]) -> None:
         """Open ``url``, let ``prepare`` act on the page, save ``<name>.png``."""
-        context = self.browser.new_context(viewport={"width": VIEWPORT["width"], "height": height})
+        context = self.browser.new_context(viewport={"width": VIEWPORT["width"], "height": height},
+                                           timezone_id="UTC")
         if self.swagger_ui_dist is not None:
             local = self.swagger_ui_dist
             context.route(f"{SWAGGER_CDN}/**", lambda route: route.fulfill(
@@ -248,6 +265,70 @@ def api_pages(shooter: Shooter, api: str) -> None:
     shooter.shoot("try-the-model", f"{api}/try", classify, height=720)
 
 
+@contextlib.contextmanager
+def rehearsal(demo: run_demo.Demo, logs: Path, polyaxon_venv: str | None) -> Iterator[dict[str, str]]:
+    """Run the project's cluster rehearsal, services kept up; yield its addresses; stop it."""
+    assert demo.project is not None and demo.bin_dir is not None
+    log = logs / "rehearsal.log"
+    env = {**demo.env(), "KEEP_RUNNING": "1", "REHEARSAL_DIR": str(logs.parent / "rehearsal"),
+           "PYTHON": str(demo.bin_dir / "python")}
+    if polyaxon_venv:
+        env["POLYAXON_VENV"] = str(Path(polyaxon_venv).resolve())
+    print(f"      $ KEEP_RUNNING=1 bash scripts/rehearse-cluster.sh  (log: {log})", flush=True)
+    with log.open("w", encoding="utf-8") as handle:
+        process = subprocess.Popen(  # pylint: disable=consider-using-with
+            ["bash", "scripts/rehearse-cluster.sh"], cwd=demo.project, env=env,
+            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 3600  # the first run builds six images
+            while "services kept up" not in log.read_text(encoding="utf-8"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = "\n".join(log.read_text(encoding="utf-8").splitlines()[-25:])
+                    raise run_demo.DemoError(f"the rehearsal failed; last lines of {log}:\n{tail}")
+                time.sleep(2)
+            summary = log.read_text(encoding="utf-8")
+            found = {
+                "polyaxon": re.search(r"UIs .*: Polyaxon (\S+),", summary),
+                "run": re.search(r"process-data +succeeded.* (http\S+)", summary),
+                "bucket": re.search(r"bucket listing (\S+)", summary),
+            }
+            missing = [name for name, match in found.items() if match is None]
+            if missing:
+                raise run_demo.DemoError(f"no {', '.join(missing)} address in the rehearsal's summary, {log}")
+            yield {name: match.group(1) for name, match in found.items() if match is not None}
+        finally:
+            run_demo.stop(process)
+            print(f"      rehearsal: PID {process.pid} stopped (its trap removed its containers)", flush=True)
+
+
+def bucket_listing(url: str) -> str:
+    """An HTML page listing the objects that the GCS JSON API at ``url`` returns (size, name)."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        items = json.load(response).get("items", [])
+    bucket = url.split("/b/", 1)[1].split("/", 1)[0]
+    rows = "\n".join(f"{int(item['size']):>10,}  {item['updated'][:19]}  gs://{bucket}/{item['name']}"
+                     for item in items)
+    return (f"<html><body style='font: 13px monospace; margin: 16px'><b>{len(items)} objects in gs://{bucket}"
+            f"</b> (the GCS stand-in's JSON API: {html.escape(url)})<pre>{html.escape(rows)}</pre></body></html>")
+
+
+def rehearsal_pages(shooter: Shooter, urls: dict[str, str]) -> None:
+    """The Polyaxon runs list, one run's page, and the bucket's objects on the GCS stand-in."""
+
+    def runs(page: Any) -> None:
+        page.get_by_text("batch-inference").first.wait_for()
+
+    shooter.shoot("polyaxon-rehearsal-runs", urls["polyaxon"], runs, height=560)
+
+    def run(page: Any) -> None:
+        page.get_by_text("gs://").first.wait_for()
+
+    shooter.shoot("polyaxon-rehearsal-run", urls["run"], run, height=1240)
+    listing = bucket_listing(urls["bucket"])
+    shooter.shoot("gcs-rehearsal-bucket", urls["bucket"], lambda page: page.set_content(listing), height=720)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Make every screenshot; return the exit status."""
     args = parse_args(argv)
@@ -260,10 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     scratch.mkdir(parents=True, exist_ok=True)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    demo_args = argparse.Namespace(fast=False, data="sample", imdb_tarball=None, trials=args.trials,
+    demo_args = argparse.Namespace(fast=False, data="imdb" if args.imdb_tarball else "sample",
+                                   imdb_tarball=args.imdb_tarball, trials=args.trials,
                                    venv=args.venv, cookiecutter=args.cookiecutter)
     demo = run_demo.Demo(demo_args, scratch, scratch / "cache")
-    run_demo.STEPS = 8
+    run_demo.STEPS = 9 if args.rehearsal else 8
     try:
         if args.project:
             demo.project = Path(args.project).resolve()
@@ -301,9 +383,17 @@ def main(argv: list[str] | None = None) -> int:
         try:
             mlflow_pages(shooter, ui, store)
             api_pages(shooter, api)
+            demo.done(since)
+            if args.rehearsal:
+                since = demo.step("Rehearsing the cluster (Docker); capturing Polyaxon and the bucket")
+                with rehearsal(demo, logs, args.polyaxon_venv) as urls:
+                    rehearsal_pages(shooter, urls)
+                demo.done(since)
+        except run_demo.DemoError as error:
+            print(f"\nFAILED: {error}", file=sys.stderr)
+            return 1
         finally:
             browser.close()
-    demo.done(since)
     print("\nScreenshots (embedded in the guide, README.md):")
     for path, size in shooter.made:
         print(f"  {path}  {size / 1000:.0f} KB")

@@ -72,7 +72,9 @@ cleanup() {
         log "services kept up (KEEP_RUNNING=1); Ctrl-C stops them"
         trap - EXIT
         trap 'cleanup_now; exit 0' INT TERM
-        while true; do sleep 3600; done
+        sleep infinity &
+        pids+=($!)
+        wait $!  # (bash runs a trap only between commands: `wait` lets it in at once)
     fi
     cleanup_now
     exit "$status"
@@ -121,6 +123,7 @@ docker run --rm --network host --user 0 -v "$volume:/v" --entrypoint chown "${im
 POLYAXON_HOST="http://127.0.0.1:$(free_port)"
 export POLYAXON_HOST
 export POLYAXON_UI_IN_SANDBOX=true  # the sandbox serves the UI's files too
+export POLYAXON_UI_OFFLINE=true     # and the UI's libraries from its own copies, not public CDNs
 export POLYAXON_ARCHIVES_ROOT="$work/polyaxon-archives"
 export POLYAXON_AGENT_CONNECTIONS="[{\"name\": \"fstore-pvc\", \"kind\": \"host_path\", \"schema_\": {\"hostPath\": \"$volume\", \"mountPath\": \"/polyaxon-v1-data\"}}]"
 export POLYAXON_AGENT_INIT="{\"image\": \"rehearsal/polyaxon-init\", \"imageTag\": \"2.18.0\"}"
