@@ -54,6 +54,12 @@ MAX_BYTES = 250_000
 #: Where FastAPI's /docs page loads Swagger UI from.
 #: The release the API's /docs pins (src/<pkg>_fastapi/v1/routers/docs.py, with its integrity).
 SWAGGER_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.35.0"
+#: Where the rehearsal's summary gives the pages to capture.
+REHEARSAL_ADDRESSES = {
+    "polyaxon": r"UIs .*: Polyaxon (\S+),",
+    "run": r"process-data +succeeded.* (http\S+)",
+    "bucket": r"bucket listing (\S+)",
+}
 VIEWPORT = {"width": 1440, "height": 800}
 #: Reviews typed into the try-the-model page.
 TRY_REVIEWS = [
@@ -287,19 +293,18 @@ def rehearsal(demo: run_demo.Demo, logs: Path, polyaxon_venv: str | None) -> Ite
                     tail = "\n".join(log.read_text(encoding="utf-8").splitlines()[-25:])
                     raise run_demo.DemoError(f"the rehearsal failed; last lines of {log}:\n{tail}")
                 time.sleep(2)
-            summary = log.read_text(encoding="utf-8")
-            found = {
-                "polyaxon": re.search(r"UIs .*: Polyaxon (\S+),", summary),
-                "run": re.search(r"process-data +succeeded.* (http\S+)", summary),
-                "bucket": re.search(r"bucket listing (\S+)", summary),
-            }
-            missing = [name for name, match in found.items() if match is None]
-            if missing:
-                raise run_demo.DemoError(f"no {', '.join(missing)} address in the rehearsal's summary, {log}")
-            yield {name: match.group(1) for name, match in found.items() if match is not None}
+            yield {name: summary_address(log, pattern) for name, pattern in REHEARSAL_ADDRESSES.items()}
         finally:
             run_demo.stop(process)
             print(f"      rehearsal: PID {process.pid} stopped (its trap removed its containers)", flush=True)
+
+
+def summary_address(log: Path, pattern: str) -> str:
+    """The address that ``pattern``'s group matches in the rehearsal's summary, in ``log``."""
+    match = re.search(pattern, log.read_text(encoding="utf-8"))
+    if match is None:
+        raise run_demo.DemoError(f"no match for {pattern!r} in the rehearsal's summary, {log}")
+    return match.group(1)
 
 
 def bucket_listing(url: str) -> str:
